@@ -1,0 +1,26 @@
+//! The khaibao API (`khaibao.dev/v1alpha1`): types only. No logic lives here beyond serde and
+//! schema attributes; merging, validation and rendering live in `pipeline`.
+
+mod platform;
+mod schema_helpers;
+mod tenant;
+
+pub use platform::{
+    GeneratedKey, GeneratedSecret, KeyEncoding, NamedTemplate, Platform, PlatformSpec,
+    PlatformStatus, PlatformTemplates, RolloutPolicy,
+};
+pub use tenant::{Level, ObjectReference, Tenant, TenantSpec, TenantStatus, UnitRef};
+
+/// The API group of every khaibao resource.
+pub const GROUP: &str = "khaibao.dev";
+/// The API version served.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as written in manifests.
+pub const API_VERSION: &str = "khaibao.dev/v1alpha1";
+
+/// Every CRD khaibao defines, in a stable order (used by `khaibao crds` and the drift test).
+pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    use kube::CustomResourceExt;
+    vec![Platform::crd(), Tenant::crd()]
+}

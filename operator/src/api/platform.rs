@@ -1,0 +1,141 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::schema_helpers::free_form_object;
+
+/// One shared national platform: its shared workload, the templates every tenant renders, the
+/// schema of a tenant's values and the national defaults.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "khaibao.dev",
+    version = "v1alpha1",
+    kind = "Platform",
+    plural = "platforms",
+    shortname = "kbp",
+    category = "khaibao",
+    status = "PlatformStatus",
+    printcolumn = r#"{"name":"Display name","type":"string","jsonPath":".spec.displayName"}"#,
+    printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".spec.namespace"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision"}"#,
+    printcolumn = r#"{"name":"Tenants","type":"integer","jsonPath":".status.tenants.total"}"#,
+    printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.tenants.ready"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSpec {
+    /// Human-readable name, e.g. "Cổng dịch vụ công trực tuyến".
+    pub display_name: String,
+    /// Namespace the platform's shared workload and every tenant object live in.
+    pub namespace: String,
+    /// OpenAPI v3 / JSON Schema of a tenant's `values`, with `default`s.
+    #[serde(default)]
+    #[schemars(schema_with = "free_form_object")]
+    pub tenant_schema: Value,
+    /// National values every tenant starts from.
+    #[serde(default)]
+    #[schemars(schema_with = "free_form_object")]
+    pub defaults: Value,
+    /// Kinds tenant templates may produce (e.g. ConfigMap, Secret, Service, Ingress).
+    #[serde(default)]
+    pub allowed_kinds: Vec<String>,
+    /// Secrets generated once per tenant by the operator (values never rendered or printed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated_secrets: Vec<GeneratedSecret>,
+    /// How a new platform revision reaches the tenants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
+    /// Handlebars templates; `khaibao platform build` fills them from `templates/`.
+    #[serde(default)]
+    pub templates: PlatformTemplates,
+}
+
+/// The platform's templates, by where they are rendered.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PlatformTemplates {
+    /// Rendered once per platform into its namespace (the shared workload).
+    #[serde(default)]
+    pub shared: Vec<NamedTemplate>,
+    /// Rendered once per tenant.
+    #[serde(default)]
+    pub tenant: Vec<NamedTemplate>,
+}
+
+/// A template and the file name it came from (used in error messages).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct NamedTemplate {
+    pub name: String,
+    pub template: String,
+}
+
+/// A Secret the operator creates once per tenant, named `{{name "<name>"}}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct GeneratedSecret {
+    /// Suffix of the Secret's name, e.g. `api-key`.
+    pub name: String,
+    /// The keys to generate.
+    pub keys: Vec<GeneratedKey>,
+}
+
+/// One randomly generated key of a generated Secret.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct GeneratedKey {
+    pub key: String,
+    /// Length in characters (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<KeyEncoding>,
+}
+
+/// Alphabet of a generated key.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEncoding {
+    #[default]
+    Alphanumeric,
+    Hex,
+}
+
+/// How a new revision reaches the tenants (waves; see the rollout issue).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPolicy {
+    /// Tenants (namespace/name) updated first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canary: Vec<String>,
+    /// Number of canary tenants when none are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_count: Option<u32>,
+    /// Wave size after the canary: a count ("50") or a percentage ("10%").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// Failures (count or percentage) that halt the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<String>,
+    /// Seconds a wave may take to become Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_timeout_seconds: Option<u32>,
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// What the operator observed about a platform.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Content hash of everything a tenant's output depends on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Tenant counts: `total`, `ready`, `failed`, and by level (`province`, `commune`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, i64>,
+}
