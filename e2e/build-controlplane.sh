@@ -4,7 +4,7 @@
 # and helm. Versions come from the wrapper modules in e2e/controlplane/*/go.mod.
 #
 # Binaries are cached by version in
-#   ${KHAIBAO_CACHE_DIR:-$HOME/.cache/khaibao}/controlplane/<k8s>-etcd<ver>-helm<ver>/bin
+#   ${KHAIBAO_CACHE_DIR:-$HOME/.cache/khaibao}/controlplane/<k8s>-etcd<ver>-helm<ver>/bin, e.g. v1.37.2-etcd3.6.16-helm3.22.0/bin
 # with a stamp file, so a second run returns at once. Progress goes to stderr;
 # the last line on stdout is the bin directory.
 #
@@ -45,7 +45,7 @@ HELM_VERSION="$(req_version "$CP_DIR/helm" helm.sh/helm/v3)"
 	die "could not read versions from $CP_DIR/*/go.mod"
 
 CACHE_ROOT="${KHAIBAO_CACHE_DIR:-$HOME/.cache/khaibao}"
-KEY="${K8S_VERSION}-etcd${ETCD_VERSION}-helm${HELM_VERSION}"
+KEY="${K8S_VERSION}-etcd${ETCD_VERSION#v}-helm${HELM_VERSION#v}"
 OUT_DIR="$CACHE_ROOT/controlplane/$KEY"
 BIN_DIR="$OUT_DIR/bin"
 STAMP="$BIN_DIR/.stamp"
@@ -84,6 +84,7 @@ if is_fresh; then
 fi
 
 TMP_BIN="$(mktemp -d "$OUT_DIR/bin.tmp.XXXXXX")"
+chmod 755 "$TMP_BIN"
 trap 'rm -rf "$TMP_BIN"' EXIT
 
 BUILD_DATE="$(date -u ${SOURCE_DATE_EPOCH:+--date=@$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)"

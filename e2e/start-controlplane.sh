@@ -63,8 +63,10 @@ if ((running == ${#COMPONENTS[@]})) && [[ -f "$KUBECONFIG_PATH" ]] &&
 	echo "$KUBECONFIG_PATH"
 	exit 0
 fi
-if ((running > 0)); then
-	log "found a partly running control plane in $STATE_DIR; stopping it first"
+if ((running > 0)) || [[ -f "$STATE_DIR/etcd-data-dir" ]]; then
+	# Partly running, not ready, or left over from a crash: clean up first
+	# (also removes a stale etcd data dir).
+	log "found a previous control plane in $STATE_DIR that is not ready; stopping it first"
 	"$E2E_DIR/stop-controlplane.sh" "$STATE_DIR" >&2
 fi
 
@@ -73,7 +75,7 @@ BIN_DIR="$("$E2E_DIR/build-controlplane.sh" | tail -n 1)"
 [[ -x "$BIN_DIR/kube-apiserver" ]] || { log "ERROR: build did not produce binaries"; exit 1; }
 
 START=$SECONDS
-rm -rf "$CERTS" "$PIDS"
+rm -rf "$CERTS" "$PIDS" "$LOGS"
 mkdir -p "$CERTS" "$LOGS" "$PIDS"
 
 # --- free ports -------------------------------------------------------------
@@ -111,6 +113,7 @@ API="https://127.0.0.1:$API_PORT"
 # --- certificates -----------------------------------------------------------
 # As envtest: one CA for serving certs, a separate CA for client certs, an
 # admin client cert in system:masters, and an ECDSA service-account key pair.
+# All keys are ECDSA P-256 (fast to generate).
 (
 	cd "$CERTS"
 	ossl() { openssl "$@" 2>/dev/null; }
@@ -136,6 +139,12 @@ keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 	leaf admin client-ca "/O=system:masters/CN=khaibao-admin" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+	# Front proxy (aggregation layer / requestheader authentication): without
+	# it the controller manager keeps logging a missing requestheader CA.
+	ca front-proxy-ca "khaibao-e2e-front-proxy-ca"
+	leaf front-proxy-client front-proxy-ca "/CN=front-proxy-client" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
 	eckey sa.key
@@ -248,6 +257,13 @@ launch kube-apiserver "$BIN_DIR/kube-apiserver" \
 	--tls-private-key-file="$CERTS/apiserver.key" \
 	--client-ca-file="$CERTS/client-ca.crt" \
 	--authorization-mode=RBAC \
+	--requestheader-client-ca-file="$CERTS/front-proxy-ca.crt" \
+	--requestheader-allowed-names=front-proxy-client \
+	--requestheader-username-headers=X-Remote-User \
+	--requestheader-group-headers=X-Remote-Group \
+	--requestheader-extra-headers-prefix=X-Remote-Extra- \
+	--proxy-client-cert-file="$CERTS/front-proxy-client.crt" \
+	--proxy-client-key-file="$CERTS/front-proxy-client.key" \
 	--service-cluster-ip-range=10.0.0.0/24 \
 	--endpoint-reconciler-type=none \
 	--allow-privileged=true \

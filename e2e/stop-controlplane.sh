@@ -40,8 +40,11 @@ for name in kube-controller-manager kube-apiserver etcd; do
 			kill -KILL "$pid" 2>/dev/null || true
 			for _ in $(seq 50); do is_ours "$pid" "$name" || break; sleep 0.1; done
 		fi
-		# A process that is gone but not yet reaped shows up as a zombie
-		# with an empty cmdline, which is_ours already treats as stopped.
+		# A process that has exited but is not yet reaped by its parent
+		# (init, as the components run in their own sessions) is a zombie
+		# with an empty cmdline: give the reaper a moment so callers that
+		# check with kill -0 see it gone.
+		for _ in $(seq 30); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
 	fi
 	rm -f "$pidfile"
 done

@@ -72,7 +72,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(reason: &'static str, origin: Origin, pointer: impl Into<String>, message: Text) -> Self {
+    pub fn new(
+        reason: &'static str,
+        origin: Origin,
+        pointer: impl Into<String>,
+        message: Text,
+    ) -> Self {
         Diagnostic {
             reason,
             origin,
@@ -125,7 +130,10 @@ mod tests {
 
     #[test]
     fn dotted_paths_read_like_yaml() {
-        assert_eq!(dotted_path("/spec/values/theme/0/x"), "spec.values.theme[0].x");
+        assert_eq!(
+            dotted_path("/spec/values/theme/0/x"),
+            "spec.values.theme[0].x"
+        );
         assert_eq!(dotted_path(""), "");
         assert_eq!(dotted_path("/a~1b"), "a/b");
     }

@@ -4,8 +4,12 @@
 //! render pipeline `(Platform, parent Tenant?, Tenant) -> desired objects` used by both the CLI and
 //! the operator. Nothing here performs I/O, reads the clock or talks to a cluster.
 
+// Diagnostics carry both languages and a hint; they are returned only on the rare failing path,
+// so their size does not matter and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
-pub mod yaml;
 pub mod diagnostics;
-pub mod registry;
 pub mod pipeline;
+pub mod registry;
+pub mod yaml;

@@ -19,7 +19,8 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "khaibao.dev/v1alpha1";
 
 /// Every CRD khaibao defines, in a stable order (used by `khaibao crds` and the drift test).
-pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
     vec![Platform::crd(), Tenant::crd()]

@@ -17,34 +17,66 @@ pub fn find_collisions(tenants: &[&RenderedTenant]) -> Vec<(usize, Diagnostic)> 
     for (i, t) in tenants.iter().enumerate() {
         let holder = |j: usize| format!("{}/{}", tenants[j].namespace, tenants[j].name);
         if let Some(&j) = units.get(&(t.unit.division.as_str(), t.unit.code.as_str())) {
-            out.push((i, conflict(
-                "/spec/unit/code",
-                format!("unit {} ({}) is already declared by tenant {}", t.unit.code, t.unit.name, holder(j)),
-                format!("đơn vị {} ({}) đã được khai báo bởi {}", t.unit.code, t.unit.name, holder(j)),
-            )));
+            out.push((
+                i,
+                conflict(
+                    "/spec/unit/code",
+                    format!(
+                        "unit {} ({}) is already declared by tenant {}",
+                        t.unit.code,
+                        t.unit.name,
+                        holder(j)
+                    ),
+                    format!(
+                        "đơn vị {} ({}) đã được khai báo bởi {}",
+                        t.unit.code,
+                        t.unit.name,
+                        holder(j)
+                    ),
+                ),
+            ));
             continue;
         }
         units.insert((t.unit.division.as_str(), t.unit.code.as_str()), i);
         let mut refused = false;
         for o in t.objects.iter().chain(&t.generated_secrets) {
             if let Some(&j) = objects.get(&(o.kind(), o.name())) {
-                out.push((i, conflict(
-                    "",
-                    format!("{} {} is already rendered by tenant {}", o.kind(), o.name(), holder(j)),
-                    format!("{} {} đã được kết xuất bởi {}", o.kind(), o.name(), holder(j)),
-                )));
+                out.push((
+                    i,
+                    conflict(
+                        "",
+                        format!(
+                            "{} {} is already rendered by tenant {}",
+                            o.kind(),
+                            o.name(),
+                            holder(j)
+                        ),
+                        format!(
+                            "{} {} đã được kết xuất bởi {}",
+                            o.kind(),
+                            o.name(),
+                            holder(j)
+                        ),
+                    ),
+                ));
                 refused = true;
                 break;
             }
             if o.kind() == "Ingress" {
-                let rules = o.object["spec"]["rules"].as_array().map(Vec::as_slice).unwrap_or_default();
+                let rules = o.object["spec"]["rules"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 for host in rules.iter().filter_map(|r| r["host"].as_str()) {
                     if let Some(&j) = hosts.get(host).filter(|&&j| j != i) {
-                        out.push((i, conflict(
-                            "",
-                            format!("host {host} is already served by tenant {}", holder(j)),
-                            format!("tên miền {host} đã được dùng bởi {}", holder(j)),
-                        )));
+                        out.push((
+                            i,
+                            conflict(
+                                "",
+                                format!("host {host} is already served by tenant {}", holder(j)),
+                                format!("tên miền {host} đã được dùng bởi {}", holder(j)),
+                            ),
+                        ));
                         refused = true;
                     }
                 }
@@ -56,7 +88,10 @@ pub fn find_collisions(tenants: &[&RenderedTenant]) -> Vec<(usize, Diagnostic)> 
         for o in t.objects.iter().chain(&t.generated_secrets) {
             objects.insert((o.kind(), o.name()), i);
             if o.kind() == "Ingress" {
-                let rules = o.object["spec"]["rules"].as_array().map(Vec::as_slice).unwrap_or_default();
+                let rules = o.object["spec"]["rules"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 for host in rules.iter().filter_map(|r| r["host"].as_str()) {
                     hosts.insert(host, i);
                 }

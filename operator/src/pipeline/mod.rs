@@ -90,15 +90,21 @@ impl CompiledPlatform {
                 Origin::Platform,
                 "/spec/namespace",
                 Text::new(
-                    format!("namespace {:?} is not a valid namespace name", spec.namespace),
+                    format!(
+                        "namespace {:?} is not a valid namespace name",
+                        spec.namespace
+                    ),
                     format!("namespace {:?} không hợp lệ", spec.namespace),
                 ),
             ));
         }
-        let schema = TenantSchema::compile(&spec.tenant_schema).map_err(|d| problems.push(d)).ok();
-        let templates = template::CompiledTemplates::compile(&spec.templates.shared, &spec.templates.tenant)
-            .map_err(|d| problems.extend(d))
+        let schema = TenantSchema::compile(&spec.tenant_schema)
+            .map_err(|d| problems.push(d))
             .ok();
+        let templates =
+            template::CompiledTemplates::compile(&spec.templates.shared, &spec.templates.tenant)
+                .map_err(|d| problems.extend(d))
+                .ok();
         match (schema, templates) {
             (Some(schema), Some(templates)) if problems.is_empty() => Ok(CompiledPlatform {
                 name,
@@ -128,7 +134,7 @@ impl CompiledPlatform {
             allowed_kinds: &self.platform.spec.allowed_kinds,
             tenant: None,
         };
-        self.render_templates(&self.templates.shared, &context, &scope)
+        self.render_templates(&self.templates.shared, context, &scope)
     }
 
     fn platform_context(&self) -> Value {
@@ -142,8 +148,16 @@ impl CompiledPlatform {
 
     /// Renders one tenant. `parent` is the Tenant named by `tenant.spec.parent`, looked up by the
     /// caller in the tenant's namespace (`None` if it does not exist).
-    pub fn render_tenant(&self, tenant: &Tenant, parent: Option<&Tenant>) -> Result<RenderedTenant, Vec<Diagnostic>> {
-        let namespace = tenant.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    pub fn render_tenant(
+        &self,
+        tenant: &Tenant,
+        parent: Option<&Tenant>,
+    ) -> Result<RenderedTenant, Vec<Diagnostic>> {
+        let namespace = tenant
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let name = tenant.metadata.name.clone().unwrap_or_default();
         let mut problems = Vec::new();
         if tenant.spec.platform != self.name {
@@ -152,24 +166,24 @@ impl CompiledPlatform {
                 Origin::Tenant,
                 "/spec/platform",
                 Text::new(
-                    format!("tenant is on platform {:?}, not {:?}", tenant.spec.platform, self.name),
-                    format!("đơn vị thuộc nền tảng {:?}, không phải {:?}", tenant.spec.platform, self.name),
+                    format!(
+                        "tenant is on platform {:?}, not {:?}",
+                        tenant.spec.platform, self.name
+                    ),
+                    format!(
+                        "đơn vị thuộc nền tảng {:?}, không phải {:?}",
+                        tenant.spec.platform, self.name
+                    ),
                 ),
             ));
         }
-        let unit = resolve_unit(&tenant.spec.unit).map_err(|d| problems.push(d)).ok();
+        let unit = resolve_unit(&tenant.spec.unit)
+            .map_err(|d| problems.push(d))
+            .ok();
         if let Some(unit) = &unit {
             check_parent(tenant, parent, unit, &namespace, &mut problems);
         }
-        let parent_name = parent.and_then(|p| p.metadata.name.clone()).unwrap_or_default();
-        let no_values = Value::Null;
-        let mut layers = vec![(Layer::National, &self.platform.spec.defaults)];
-        if let Some(p) = parent.filter(|_| tenant.spec.parent.is_some()) {
-            layers.push((Layer::Parent(parent_name), p.spec.values.as_ref().unwrap_or(&no_values)));
-        }
-        layers.push((Layer::Tenant, tenant.spec.values.as_ref().unwrap_or(&no_values)));
-        let mut values = merge_layers(layers);
-        apply_schema_defaults(&self.platform.spec.tenant_schema, &mut values);
+        let values = self.effective_values(tenant, parent);
         problems.extend(self.schema.check(&values));
         let Some(unit) = unit.filter(|_| problems.is_empty()) else {
             return Err(problems);
@@ -201,7 +215,7 @@ impl CompiledPlatform {
                 province_code: &unit.province_code,
             }),
         };
-        let objects = self.render_templates(&self.templates.tenant, &context, &scope)?;
+        let objects = self.render_templates(&self.templates.tenant, context, &scope)?;
         let generated_secrets = self.generated_secret_placeholders(&stem, &scope)?;
         let hash = desired_hash(&objects, &generated_secrets);
         Ok(RenderedTenant {
@@ -216,16 +230,49 @@ impl CompiledPlatform {
         })
     }
 
+    /// The tenant's effective values: schema defaults ← national ← parent ← tenant.
+    pub fn effective_values(&self, tenant: &Tenant, parent: Option<&Tenant>) -> MergedValues {
+        let no_values = Value::Null;
+        let mut layers = vec![(Layer::National, &self.platform.spec.defaults)];
+        if let Some(p) = parent.filter(|_| tenant.spec.parent.is_some()) {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            layers.push((
+                Layer::Parent(name),
+                p.spec.values.as_ref().unwrap_or(&no_values),
+            ));
+        }
+        layers.push((
+            Layer::Tenant,
+            tenant.spec.values.as_ref().unwrap_or(&no_values),
+        ));
+        let mut values = merge_layers(layers);
+        apply_schema_defaults(&self.platform.spec.tenant_schema, &mut values);
+        values
+    }
+
+    /// Checks the national defaults (with schema defaults) against the tenant schema.
+    pub fn check_defaults(&self) -> Vec<Diagnostic> {
+        let mut values = merge_layers([(Layer::National, &self.platform.spec.defaults)]);
+        apply_schema_defaults(&self.platform.spec.tenant_schema, &mut values);
+        self.schema
+            .check(&values)
+            .into_iter()
+            .filter(|d| d.origin == Origin::Platform)
+            .collect()
+    }
+
     fn render_templates(
         &self,
         keys: &[String],
-        context: &Value,
+        context: Value,
         scope: &policy::Scope<'_>,
     ) -> Result<Vec<DesiredObject>, Vec<Diagnostic>> {
+        // One Context per call: handlebars would otherwise deep-copy the data for every template.
+        let context = handlebars::Context::from(context);
         let mut objects: Vec<DesiredObject> = Vec::new();
         let mut problems = Vec::new();
         for key in keys {
-            let text = match self.templates.render(key, context) {
+            let text = match self.templates.render(key, &context) {
                 Ok(t) => t,
                 Err(d) => {
                     problems.push(d);
@@ -235,7 +282,10 @@ impl CompiledPlatform {
             let docs = match parse_stream(&text, false) {
                 Ok(d) => d,
                 Err(e) => {
-                    let line = text.lines().nth(e.location.line.saturating_sub(1)).unwrap_or_default();
+                    let line = text
+                        .lines()
+                        .nth(e.location.line.saturating_sub(1))
+                        .unwrap_or_default();
                     problems.push(Diagnostic::new(
                         "RenderedYamlInvalid",
                         Origin::Template { name: key.clone(), line: None },
@@ -252,15 +302,34 @@ impl CompiledPlatform {
                 let mut object = doc.value;
                 match policy::enforce(&mut object, key, scope) {
                     Ok(()) => {
-                        let candidate = DesiredObject { template: key.clone(), object };
-                        if let Some(dup) = objects.iter().find(|o| o.kind() == candidate.kind() && o.name() == candidate.name()) {
+                        let candidate = DesiredObject {
+                            template: key.clone(),
+                            object,
+                        };
+                        if let Some(dup) = objects
+                            .iter()
+                            .find(|o| o.kind() == candidate.kind() && o.name() == candidate.name())
+                        {
                             problems.push(Diagnostic::new(
                                 "DuplicateObject",
-                                Origin::Template { name: key.clone(), line: None },
+                                Origin::Template {
+                                    name: key.clone(),
+                                    line: None,
+                                },
                                 "",
                                 Text::new(
-                                    format!("{} {} is rendered twice (also by {})", candidate.kind(), candidate.name(), dup.template),
-                                    format!("{} {} được kết xuất hai lần (cả bởi {})", candidate.kind(), candidate.name(), dup.template),
+                                    format!(
+                                        "{} {} is rendered twice (also by {})",
+                                        candidate.kind(),
+                                        candidate.name(),
+                                        dup.template
+                                    ),
+                                    format!(
+                                        "{} {} được kết xuất hai lần (cả bởi {})",
+                                        candidate.kind(),
+                                        candidate.name(),
+                                        dup.template
+                                    ),
                                 ),
                             ));
                         } else {
@@ -271,10 +340,18 @@ impl CompiledPlatform {
                 }
             }
         }
-        if problems.is_empty() { Ok(objects) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(objects)
+        } else {
+            Err(problems)
+        }
     }
 
-    fn generated_secret_placeholders(&self, stem: &str, scope: &policy::Scope<'_>) -> Result<Vec<DesiredObject>, Vec<Diagnostic>> {
+    fn generated_secret_placeholders(
+        &self,
+        stem: &str,
+        scope: &policy::Scope<'_>,
+    ) -> Result<Vec<DesiredObject>, Vec<Diagnostic>> {
         let mut out = Vec::new();
         let mut problems = Vec::new();
         for (i, g) in self.platform.spec.generated_secrets.iter().enumerate() {
@@ -302,21 +379,39 @@ impl CompiledPlatform {
             });
             // Generated secrets are the platform's own design, so they bypass allowedKinds.
             let allow_secret = vec!["Secret".to_string()];
-            let secret_scope = policy::Scope { allowed_kinds: &allow_secret, ..*scope };
+            let secret_scope = policy::Scope {
+                allowed_kinds: &allow_secret,
+                ..*scope
+            };
             match policy::enforce(&mut object, "generatedSecrets", &secret_scope) {
-                Ok(()) => out.push(DesiredObject { template: "generatedSecrets".into(), object }),
+                Ok(()) => out.push(DesiredObject {
+                    template: "generatedSecrets".into(),
+                    object,
+                }),
                 Err(d) => problems.push(d),
             }
         }
-        if problems.is_empty() { Ok(out) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
     }
 }
 
-fn check_parent(tenant: &Tenant, parent: Option<&Tenant>, unit: &ResolvedUnit, namespace: &str, problems: &mut Vec<Diagnostic>) {
+fn check_parent(
+    tenant: &Tenant,
+    parent: Option<&Tenant>,
+    unit: &ResolvedUnit,
+    namespace: &str,
+    problems: &mut Vec<Diagnostic>,
+) {
     let Some(parent_name) = &tenant.spec.parent else {
         return;
     };
-    let issue = |reason, en: String, vi: String| Diagnostic::new(reason, Origin::Tenant, "/spec/parent", Text::new(en, vi));
+    let issue = |reason, en: String, vi: String| {
+        Diagnostic::new(reason, Origin::Tenant, "/spec/parent", Text::new(en, vi))
+    };
     if unit.level == Level::Province {
         problems.push(issue(
             "InvalidParent",
@@ -326,14 +421,17 @@ fn check_parent(tenant: &Tenant, parent: Option<&Tenant>, unit: &ResolvedUnit, n
         return;
     }
     let Some(parent) = parent else {
-        problems.push(issue(
-            "MissingParent",
-            format!("parent tenant {parent_name:?} does not exist in namespace {namespace}"),
-            format!("không có đơn vị cha {parent_name:?} trong namespace {namespace}"),
-        ).with_hint(Text::new(
-            "declare the province Tenant in the same namespace, or remove spec.parent",
-            "khai báo Tenant của tỉnh trong cùng namespace, hoặc bỏ spec.parent",
-        )));
+        problems.push(
+            issue(
+                "MissingParent",
+                format!("parent tenant {parent_name:?} does not exist in namespace {namespace}"),
+                format!("không có đơn vị cha {parent_name:?} trong namespace {namespace}"),
+            )
+            .with_hint(Text::new(
+                "declare the province Tenant in the same namespace, or remove spec.parent",
+                "khai báo Tenant của tỉnh trong cùng namespace, hoặc bỏ spec.parent",
+            )),
+        );
         return;
     };
     let pns = parent.metadata.namespace.as_deref().unwrap_or("default");
@@ -347,8 +445,14 @@ fn check_parent(tenant: &Tenant, parent: Option<&Tenant>, unit: &ResolvedUnit, n
     if parent.spec.platform != tenant.spec.platform {
         problems.push(issue(
             "InvalidParent",
-            format!("parent {parent_name} is on platform {:?}, not {:?}", parent.spec.platform, tenant.spec.platform),
-            format!("đơn vị cha {parent_name} thuộc nền tảng {:?}, không phải {:?}", parent.spec.platform, tenant.spec.platform),
+            format!(
+                "parent {parent_name} is on platform {:?}, not {:?}",
+                parent.spec.platform, tenant.spec.platform
+            ),
+            format!(
+                "đơn vị cha {parent_name} thuộc nền tảng {:?}, không phải {:?}",
+                parent.spec.platform, tenant.spec.platform
+            ),
         ));
     }
     if parent.spec.parent.is_some() || parent.spec.unit.level != Level::Province {
@@ -359,7 +463,8 @@ fn check_parent(tenant: &Tenant, parent: Option<&Tenant>, unit: &ResolvedUnit, n
         ));
         return;
     }
-    let same_division = parent.spec.unit.division.as_deref().unwrap_or("34") == unit.division.as_str();
+    let same_division =
+        parent.spec.unit.division.as_deref().unwrap_or("34") == unit.division.as_str();
     if parent.spec.unit.code != unit.province_code || !same_division {
         problems.push(issue(
             "UnitOutsideProvince",

@@ -25,18 +25,46 @@ pub const ANNOTATION_GENERATED: &str = "khaibao.dev/generated-secret";
 
 /// Kinds no template may produce: they act beyond one namespace or grant power.
 const NEVER: &[&str] = &[
-    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-    "Role", "RoleBinding", "CustomResourceDefinition", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "APIService", "PriorityClass",
-    "RuntimeClass", "IngressClass", "CertificateSigningRequest", "ResourceQuota", "LimitRange",
-    "Platform", "Tenant", "TenantSet", "PlatformRevision", "Lease",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "CustomResourceDefinition",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "APIService",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "CertificateSigningRequest",
+    "ResourceQuota",
+    "LimitRange",
+    "Platform",
+    "Tenant",
+    "TenantSet",
+    "PlatformRevision",
+    "Lease",
 ];
 
 /// Kinds a tenant may not produce even if a platform allows them: tenants are configuration.
 const NOT_FOR_TENANTS: &[&str] = &[
-    "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
-    "CronJob", "ServiceAccount",
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "ServiceAccount",
 ];
 
 /// Who the object is for.
@@ -103,12 +131,20 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
         return Err(refuse(
             template,
             format!("rendered document is not an object: {}", preview(object)),
-            format!("tài liệu kết xuất không phải một đối tượng: {}", preview(object)),
+            format!(
+                "tài liệu kết xuất không phải một đối tượng: {}",
+                preview(object)
+            ),
             None,
         ));
     };
     let kind = string_field(obj, "kind").ok_or_else(|| {
-        refuse(template, "object has no kind".into(), "đối tượng thiếu kind".into(), None)
+        refuse(
+            template,
+            "object has no kind".into(),
+            "đối tượng thiếu kind".into(),
+            None,
+        )
     })?;
     let api_version = string_field(obj, "apiVersion").ok_or_else(|| {
         refuse(
@@ -121,8 +157,12 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
     if NEVER.contains(&kind.as_str()) {
         return Err(refuse(
             template,
-            format!("{kind} is never allowed: it reaches beyond the platform's namespace or grants permissions"),
-            format!("không bao giờ được tạo {kind}: nó vượt ra ngoài namespace của nền tảng hoặc cấp quyền"),
+            format!(
+                "{kind} is never allowed: it reaches beyond the platform's namespace or grants permissions"
+            ),
+            format!(
+                "không bao giờ được tạo {kind}: nó vượt ra ngoài namespace của nền tảng hoặc cấp quyền"
+            ),
             None,
         ));
     }
@@ -132,16 +172,32 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
                 template,
                 format!("{kind} is a workload; tenants are configuration only"),
                 format!("{kind} là tải chạy; đơn vị chỉ được có cấu hình"),
-                Some(("put workloads in the platform's shared templates", "đặt tải chạy vào mẫu dùng chung của nền tảng")),
+                Some((
+                    "put workloads in the platform's shared templates",
+                    "đặt tải chạy vào mẫu dùng chung của nền tảng",
+                )),
             ));
         }
         let qualified = format!("{api_version}/{kind}");
-        if !scope.allowed_kinds.iter().any(|k| *k == kind || *k == qualified) {
+        if !scope
+            .allowed_kinds
+            .iter()
+            .any(|k| *k == kind || *k == qualified)
+        {
             return Err(refuse(
                 template,
-                format!("{kind} is not in the platform's allowedKinds ({})", scope.allowed_kinds.join(", ")),
-                format!("{kind} không nằm trong allowedKinds của nền tảng ({})", scope.allowed_kinds.join(", ")),
-                Some(("add it to spec.allowedKinds or remove it from the template", "thêm vào spec.allowedKinds hoặc bỏ khỏi mẫu")),
+                format!(
+                    "{kind} is not in the platform's allowedKinds ({})",
+                    scope.allowed_kinds.join(", ")
+                ),
+                format!(
+                    "{kind} không nằm trong allowedKinds của nền tảng ({})",
+                    scope.allowed_kinds.join(", ")
+                ),
+                Some((
+                    "add it to spec.allowedKinds or remove it from the template",
+                    "thêm vào spec.allowedKinds hoặc bỏ khỏi mẫu",
+                )),
             ));
         }
         let _ = t;
@@ -150,7 +206,12 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
     let Some(meta) = metadata.as_object_mut() else {
-        return Err(refuse(template, format!("{kind}: metadata is not a mapping"), format!("{kind}: metadata không phải ánh xạ"), None));
+        return Err(refuse(
+            template,
+            format!("{kind}: metadata is not a mapping"),
+            format!("{kind}: metadata không phải ánh xạ"),
+            None,
+        ));
     };
     for forbidden in ["generateName", "ownerReferences", "finalizers"] {
         if meta.contains_key(forbidden) {
@@ -167,37 +228,66 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
             template,
             format!("{kind} has no metadata.name"),
             format!("{kind} thiếu metadata.name"),
-            Some(("name it with {{name \"suffix\"}}", "đặt tên bằng {{name \"hậu-tố\"}}")),
+            Some((
+                "name it with {{name \"suffix\"}}",
+                "đặt tên bằng {{name \"hậu-tố\"}}",
+            )),
         )
     })?;
     if !is_dns_label(&name) {
         return Err(refuse(
             template,
-            format!("{kind} name {name:?} is not a valid DNS label (lowercase letters, digits, '-', at most {NAME_MAX})"),
-            format!("tên {kind} {name:?} không phải nhãn DNS hợp lệ (chữ thường, số, '-', tối đa {NAME_MAX})"),
-            Some(("name it with {{name \"suffix\"}}", "đặt tên bằng {{name \"hậu-tố\"}}")),
+            format!(
+                "{kind} name {name:?} is not a valid DNS label (lowercase letters, digits, '-', at most {NAME_MAX})"
+            ),
+            format!(
+                "tên {kind} {name:?} không phải nhãn DNS hợp lệ (chữ thường, số, '-', tối đa {NAME_MAX})"
+            ),
+            Some((
+                "name it with {{name \"suffix\"}}",
+                "đặt tên bằng {{name \"hậu-tố\"}}",
+            )),
         ));
     }
-    let stem = scope.tenant.as_ref().map(|t| t.stem).unwrap_or(scope.platform);
+    let stem = scope
+        .tenant
+        .as_ref()
+        .map(|t| t.stem)
+        .unwrap_or(scope.platform);
     if name != stem && !name.starts_with(&format!("{stem}-")) {
         return Err(refuse(
             template,
             format!("{kind} name {name:?} does not carry its owner {stem:?}"),
             format!("tên {kind} {name:?} không mang tên chủ sở hữu {stem:?}"),
-            Some(("name it with {{name \"suffix\"}}", "đặt tên bằng {{name \"hậu-tố\"}}")),
+            Some((
+                "name it with {{name \"suffix\"}}",
+                "đặt tên bằng {{name \"hậu-tố\"}}",
+            )),
         ));
     }
     match meta.get("namespace") {
         None => {
-            meta.insert("namespace".into(), Value::String(scope.namespace.to_string()));
+            meta.insert(
+                "namespace".into(),
+                Value::String(scope.namespace.to_string()),
+            );
         }
         Some(Value::String(ns)) if ns == scope.namespace => {}
         Some(other) => {
             return Err(refuse(
                 template,
-                format!("{kind} {name}: namespace {other} is not the platform's namespace {:?}", scope.namespace),
-                format!("{kind} {name}: namespace {other} không phải namespace của nền tảng {:?}", scope.namespace),
-                Some(("leave metadata.namespace out; khaibao sets it", "bỏ metadata.namespace; khaibao tự đặt")),
+                format!(
+                    "{kind} {name}: namespace {other} is not the platform's namespace {:?}",
+                    scope.namespace
+                ),
+                format!(
+                    "{kind} {name}: namespace {other} không phải namespace của nền tảng {:?}",
+                    scope.namespace
+                ),
+                Some((
+                    "leave metadata.namespace out; khaibao sets it",
+                    "bỏ metadata.namespace; khaibao tự đặt",
+                )),
             ));
         }
     }
@@ -205,7 +295,12 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
         .entry("labels")
         .or_insert_with(|| Value::Object(Map::new()));
     let Some(labels) = labels.as_object_mut() else {
-        return Err(refuse(template, format!("{kind} {name}: labels is not a mapping"), format!("{kind} {name}: labels không phải ánh xạ"), None));
+        return Err(refuse(
+            template,
+            format!("{kind} {name}: labels is not a mapping"),
+            format!("{kind} {name}: labels không phải ánh xạ"),
+            None,
+        ));
     };
     for (k, v) in standard_labels(scope) {
         if let Some(existing) = labels.get(k)
@@ -273,22 +368,51 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let allowed = vec!["ConfigMap".to_string(), "Deployment".to_string(), "Namespace".to_string()];
+        let allowed = vec![
+            "ConfigMap".to_string(),
+            "Deployment".to_string(),
+            "Namespace".to_string(),
+        ];
         let s = scope(&allowed);
         let cases = [
-            (json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ha-noi-01-x"}}), "allowedKinds"),
-            (json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ha-noi-01"}}), "never allowed"),
-            (json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ha-noi-01-x"}}), "workload"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-79-x"}}), "does not carry"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ha-noi-01-x", "namespace": "kube-system"}}), "not the platform's namespace"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Ha_Noi"}}), "DNS label"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ha-noi-01-x", "labels": {LABEL_TENANT: "tinh-79.x"}}}), "set by khaibao"),
+            (
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ha-noi-01-x"}}),
+                "allowedKinds",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ha-noi-01"}}),
+                "never allowed",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ha-noi-01-x"}}),
+                "workload",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-79-x"}}),
+                "does not carry",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ha-noi-01-x", "namespace": "kube-system"}}),
+                "not the platform's namespace",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Ha_Noi"}}),
+                "DNS label",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ha-noi-01-x", "labels": {LABEL_TENANT: "tinh-79.x"}}}),
+                "set by khaibao",
+            ),
             (json!({"kind": "ConfigMap"}), "apiVersion"),
             (json!("just a string"), "not an object"),
         ];
         for (mut o, expected) in cases {
             let e = enforce(&mut o, "t", &s).unwrap_err();
-            assert!(e.message.en.contains(expected), "{} / {expected}", e.message.en);
+            assert!(
+                e.message.en.contains(expected),
+                "{} / {expected}",
+                e.message.en
+            );
         }
     }
 }

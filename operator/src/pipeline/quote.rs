@@ -57,8 +57,19 @@ mod tests {
     #[test]
     fn quoted_values_read_back_as_the_same_string() {
         for s in [
-            "plain", "a: b", "line\n---\nkind: Secret", "{{x}}", "# c", "'\"", "\\", "\u{85}\u{2028}x",
-            "tab\t", "\u{0}\u{1f}\u{7f}", "emoji 🇻🇳", "&anchor *alias !tag", "",
+            "plain",
+            "a: b",
+            "line\n---\nkind: Secret",
+            "{{x}}",
+            "# c",
+            "'\"",
+            "\\",
+            "\u{85}\u{2028}x",
+            "tab\t",
+            "\u{0}\u{1f}\u{7f}",
+            "emoji 🇻🇳",
+            "&anchor *alias !tag",
+            "",
         ] {
             let doc = format!("k: {}\n", quote_scalar(s));
             let parsed = parse_stream(&doc, false).unwrap();

@@ -53,8 +53,14 @@ fn schema_problem(e: &ValidationError<'_>) -> Diagnostic {
         Origin::Platform,
         format!("/spec/tenantSchema{at}"),
         Text::new(
-            format!("the tenant schema is not a valid JSON schema at {}: {e}", or_root(&at)),
-            format!("lược đồ giá trị không phải JSON Schema hợp lệ tại {}: {e}", or_root(&at)),
+            format!(
+                "the tenant schema is not a valid JSON schema at {}: {e}",
+                or_root(&at)
+            ),
+            format!(
+                "lược đồ giá trị không phải JSON Schema hợp lệ tại {}: {e}",
+                or_root(&at)
+            ),
         ),
     )
 }
@@ -80,7 +86,14 @@ fn value_problem(e: &ValidationError<'_>, merged: &MergedValues) -> Diagnostic {
         Origin::Platform => format!("/spec/defaults{pointer_suffix}"),
         _ => format!("/spec/values{pointer_suffix}"),
     };
-    let shown = format!("values{}", if at.is_empty() { String::new() } else { format!(".{}", dotted_path(&at)) });
+    let shown = format!(
+        "values{}",
+        if at.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", dotted_path(&at))
+        }
+    );
     let d = Diagnostic::new(
         "SchemaViolation",
         origin,
@@ -155,13 +168,30 @@ fn describe(e: &ValidationError<'_>, at: &str) -> (String, String, Option<Text>,
             None,
         ),
         ValidationErrorKind::Required { property } => {
-            let p = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
+            let p = property
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| property.to_string());
             (
                 format!("required value {p:?} is missing"),
                 format!("thiếu giá trị bắt buộc {p:?}"),
                 Some(Text::new(
-                    format!("add {p}: under {}", if at.is_empty() { "values".into() } else { format!("values.{}", dotted_path(at)) }),
-                    format!("thêm {p}: vào {}", if at.is_empty() { "values".into() } else { format!("values.{}", dotted_path(at)) }),
+                    format!(
+                        "add {p}: under {}",
+                        if at.is_empty() {
+                            "values".into()
+                        } else {
+                            format!("values.{}", dotted_path(at))
+                        }
+                    ),
+                    format!(
+                        "thêm {p}: vào {}",
+                        if at.is_empty() {
+                            "values".into()
+                        } else {
+                            format!("values.{}", dotted_path(at))
+                        }
+                    ),
                 )),
                 None,
             )
@@ -169,22 +199,30 @@ fn describe(e: &ValidationError<'_>, at: &str) -> (String, String, Option<Text>,
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let first = unexpected.first().cloned().unwrap_or_default();
             (
-                format!("unknown value(s) {} are not allowed here", unexpected.join(", ")),
+                format!(
+                    "unknown value(s) {} are not allowed here",
+                    unexpected.join(", ")
+                ),
                 format!("không được khai báo giá trị lạ {}", unexpected.join(", ")),
                 Some(Text::new(
                     "check the spelling against the platform's tenant schema",
                     "kiểm tra lại chính tả theo lược đồ của nền tảng",
                 )),
-                Some(format!("{at}/{}", first.replace('~', "~0").replace('/', "~1"))),
+                Some(format!(
+                    "{at}/{}",
+                    first.replace('~', "~0").replace('/', "~1")
+                )),
             )
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => (
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => (
             format!("{got} is below the minimum {limit}"),
             format!("{got} nhỏ hơn mức tối thiểu {limit}"),
             None,
             None,
         ),
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => (
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => (
             format!("{got} is above the maximum {limit}"),
             format!("{got} lớn hơn mức tối đa {limit}"),
             None,
@@ -245,14 +283,36 @@ mod tests {
     #[test]
     fn errors_point_at_the_value_and_its_layer() {
         let national = json!({"domain": "dichvucong.gov.vn"});
-        let tenant = json!({"tier": "gold", "replicas": "3", "colour": 1, "contact": {"email": "nope"}});
+        let tenant =
+            json!({"tier": "gold", "replicas": "3", "colour": 1, "contact": {"email": "nope"}});
         let m = merge_layers([(Layer::National, &national), (Layer::Tenant, &tenant)]);
         let errs = schema().check(&m);
-        let reasons: Vec<_> = errs.iter().map(|d| (d.pointer.as_str(), d.message.en.as_str())).collect();
-        assert!(reasons.contains(&("/spec/values/tier", "values.tier: \"gold\" is not one of [\"basic\",\"standard\"]")), "{reasons:?}");
-        assert!(reasons.iter().any(|(p, m)| *p == "/spec/values/replicas" && m.contains("not of type integer")));
-        assert!(reasons.iter().any(|(p, m)| *p == "/spec/values/colour" && m.contains("colour")));
-        assert!(reasons.iter().any(|(p, m)| *p == "/spec/values/contact/email" && m.contains("email")));
+        let reasons: Vec<_> = errs
+            .iter()
+            .map(|d| (d.pointer.as_str(), d.message.en.as_str()))
+            .collect();
+        assert!(
+            reasons.contains(&(
+                "/spec/values/tier",
+                "values.tier: \"gold\" is not one of [\"basic\",\"standard\"]"
+            )),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|(p, m)| *p == "/spec/values/replicas" && m.contains("not of type integer"))
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|(p, m)| *p == "/spec/values/colour" && m.contains("colour"))
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|(p, m)| *p == "/spec/values/contact/email" && m.contains("email"))
+        );
         assert_eq!(errs.len(), 4);
     }
 
@@ -265,13 +325,20 @@ mod tests {
         assert_eq!(errs[0].pointer, "/spec/defaults/domain");
         let m = merge_layers([(Layer::Tenant, &json!({}))]);
         let errs = schema().check(&m);
-        assert!(errs[0].message.en.contains("required value \"domain\" is missing"));
+        assert!(
+            errs[0]
+                .message
+                .en
+                .contains("required value \"domain\" is missing")
+        );
         assert!(errs[0].message.vi.contains("thiếu giá trị bắt buộc"));
     }
 
     #[test]
     fn an_invalid_schema_is_refused() {
-        let e = TenantSchema::compile(&json!({"type": "strnig"})).err().unwrap();
+        let e = TenantSchema::compile(&json!({"type": "strnig"}))
+            .err()
+            .unwrap();
         assert_eq!(e.reason, "InvalidSchema");
     }
 }

@@ -28,7 +28,10 @@ pub struct CompiledTemplates {
 
 impl CompiledTemplates {
     /// Compiles shared and tenant templates; every problem of every template is reported.
-    pub fn compile(shared: &[NamedTemplate], tenant: &[NamedTemplate]) -> Result<Self, Vec<Diagnostic>> {
+    pub fn compile(
+        shared: &[NamedTemplate],
+        tenant: &[NamedTemplate],
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(quote_scalar);
@@ -37,6 +40,7 @@ impl CompiledTemplates {
         registry.register_helper("lower", Box::new(CaseHelper { upper: false }));
         registry.register_helper("upper", Box::new(CaseHelper { upper: true }));
         registry.register_helper("default", Box::new(DefaultHelper));
+        registry.register_helper("join", Box::new(JoinHelper));
         registry.register_helper("num", Box::new(RawHelper::Number));
         registry.register_helper("bool", Box::new(RawHelper::Bool));
         registry.register_helper("json", Box::new(RawHelper::Json));
@@ -70,9 +74,9 @@ impl CompiledTemplates {
     }
 
     /// Renders one compiled template with `context`.
-    pub fn render(&self, key: &str, context: &Value) -> Result<String, Diagnostic> {
+    pub fn render(&self, key: &str, context: &Context) -> Result<String, Diagnostic> {
         self.registry
-            .render(key, context)
+            .render_with_context(key, context)
             .map_err(|e| render_error(key, &e))
     }
 }
@@ -112,7 +116,11 @@ pub fn values_in_keys(key: &str, text: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let body = line.trim_start().trim_start_matches("- ");
-        if body.starts_with("{{#") || body.starts_with("{{/") || body.starts_with("{{else") || body.starts_with("{{!") {
+        if body.starts_with("{{#")
+            || body.starts_with("{{/")
+            || body.starts_with("{{else")
+            || body.starts_with("{{!")
+        {
             continue;
         }
         let Some(colon) = find_mapping_colon(body) else {
@@ -283,7 +291,11 @@ impl HelperDef for CaseHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let s = h.param(0).map(|p| plain(p.value())).unwrap_or_default();
-        let s = if self.upper { s.to_uppercase() } else { s.to_lowercase() };
+        let s = if self.upper {
+            s.to_uppercase()
+        } else {
+            s.to_lowercase()
+        };
         Ok(ScopedJson::Derived(Value::String(s)))
     }
 }
@@ -307,6 +319,29 @@ impl HelperDef for DefaultHelper {
             v
         };
         Ok(ScopedJson::Derived(out))
+    }
+}
+
+/// `{{join values.list ", "}}`: the items of a list as one string.
+struct JoinHelper;
+
+impl HelperDef for JoinHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let sep = h
+            .param(1)
+            .map(|p| plain(p.value()))
+            .unwrap_or_else(|| ",".into());
+        let Some(Value::Array(items)) = h.param(0).map(|p| p.value()) else {
+            return Err(helper_error("join expects a list".into()));
+        };
+        let s = items.iter().map(plain).collect::<Vec<_>>().join(&sep);
+        Ok(ScopedJson::Derived(Value::String(s)))
     }
 }
 
@@ -338,7 +373,9 @@ impl HelperDef for RawHelper {
                 return Err(helper_error(format!("num expects a number, got {other}")));
             }
             (RawHelper::Bool, other) => {
-                return Err(helper_error(format!("bool expects true or false, got {other}")));
+                return Err(helper_error(format!(
+                    "bool expects true or false, got {other}"
+                )));
             }
         };
         out.write(&text)?;
@@ -372,7 +409,9 @@ mod tests {
             "name: {{name \"cfg\"}}\nv: {{values.a}}\nn: {{num values.n}}\nb: {{bool values.b}}\nl: {{json values.list}}\nc: {{concat \"https://\" tenant.stem \".gov.vn\"}}\nd: {{default values.empty \"fb\"}}\n{{#if values.missing}}x: 1{{/if}}\n",
         )
         .unwrap();
-        let out = t.render("tenant/t.yaml.hbs", &ctx()).unwrap();
+        let out = t
+            .render("tenant/t.yaml.hbs", &Context::from(ctx()))
+            .unwrap();
         assert_eq!(
             out,
             "name: \"ha-noi-01-cfg\"\nv: \"x: y\\n---\"\nn: 3\nb: true\nl: [\"a\", \"b\"]\nc: \"https://ha-noi-01.gov.vn\"\nd: \"fb\"\n\n"
@@ -382,7 +421,9 @@ mod tests {
     #[test]
     fn a_missing_value_is_an_error_naming_it() {
         let t = compile("a: {{values.nope}}\n").unwrap();
-        let e = t.render("tenant/t.yaml.hbs", &ctx()).unwrap_err();
+        let e = t
+            .render("tenant/t.yaml.hbs", &Context::from(ctx()))
+            .unwrap_err();
         assert!(e.message.en.contains("values.nope"), "{}", e.message.en);
         assert_eq!(
             e.origin,
@@ -395,16 +436,35 @@ mod tests {
 
     #[test]
     fn unquoted_forms_and_bad_syntax_are_refused() {
-        assert_eq!(compile("a: {{{values.a}}}\n").err().unwrap()[0].reason, "UnquotedOutput");
-        assert_eq!(compile("a: {{& values.a}}\n").err().unwrap()[0].reason, "UnquotedOutput");
-        assert_eq!(compile("a: {{#if x}}\n").err().unwrap()[0].reason, "TemplateError");
-        let e = compile("a: {{num values.a}}\n").unwrap().render("tenant/t.yaml.hbs", &ctx()).unwrap_err();
+        assert_eq!(
+            compile("a: {{{values.a}}}\n").err().unwrap()[0].reason,
+            "UnquotedOutput"
+        );
+        assert_eq!(
+            compile("a: {{& values.a}}\n").err().unwrap()[0].reason,
+            "UnquotedOutput"
+        );
+        assert_eq!(
+            compile("a: {{#if x}}\n").err().unwrap()[0].reason,
+            "TemplateError"
+        );
+        let e = compile("a: {{num values.a}}\n")
+            .unwrap()
+            .render("tenant/t.yaml.hbs", &Context::from(ctx()))
+            .unwrap_err();
         assert!(e.message.en.contains("num expects a number"));
     }
 
     #[test]
     fn values_in_keys_are_found() {
-        assert_eq!(values_in_keys("k", "data:\n  {{values.k}}: x\n  ok: {{values.v}}\n  \"a:b\": 1\n").len(), 1);
+        assert_eq!(
+            values_in_keys(
+                "k",
+                "data:\n  {{values.k}}: x\n  ok: {{values.v}}\n  \"a:b\": 1\n"
+            )
+            .len(),
+            1
+        );
         assert!(values_in_keys("k", "url: {{concat \"a:\" b}}\n{{#if x}}\n").is_empty());
     }
 }

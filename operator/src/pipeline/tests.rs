@@ -1,7 +1,10 @@
 use serde_json::json;
 
 use super::*;
-use crate::api::{GeneratedKey, GeneratedSecret, NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec, UnitRef};
+use crate::api::{
+    GeneratedKey, GeneratedSecret, NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec,
+    UnitRef,
+};
 
 fn platform(tenant_templates: &[(&str, &str)]) -> Platform {
     let mut p = Platform::new(
@@ -22,14 +25,21 @@ fn platform(tenant_templates: &[(&str, &str)]) -> Platform {
             allowed_kinds: vec!["ConfigMap".into(), "Ingress".into()],
             generated_secrets: vec![GeneratedSecret {
                 name: "api-key".into(),
-                keys: vec![GeneratedKey { key: "token".into(), length: Some(32), encoding: None }],
+                keys: vec![GeneratedKey {
+                    key: "token".into(),
+                    length: Some(32),
+                    encoding: None,
+                }],
             }],
             rollout: None,
             templates: PlatformTemplates {
                 shared: vec![],
                 tenant: tenant_templates
                     .iter()
-                    .map(|(n, t)| NamedTemplate { name: n.to_string(), template: t.to_string() })
+                    .map(|(n, t)| NamedTemplate {
+                        name: n.to_string(),
+                        template: t.to_string(),
+                    })
                     .collect(),
             },
         },
@@ -41,7 +51,15 @@ fn platform(tenant_templates: &[(&str, &str)]) -> Platform {
 const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"config\"}}\ndata:\n  title: {{values.title}}\n  color: {{values.theme.color}}\n  unit: {{unit.name}}\n";
 const INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {{name \"web\"}}\nspec:\n  rules:\n  - host: {{concat unit.slug \".\" values.domain}}\n";
 
-fn tenant(ns: &str, name: &str, level: Level, code: &str, unit_name: &str, province: Option<&str>, values: Value) -> Tenant {
+fn tenant(
+    ns: &str,
+    name: &str,
+    level: Level,
+    code: &str,
+    unit_name: &str,
+    province: Option<&str>,
+    values: Value,
+) -> Tenant {
     let mut t = Tenant::new(
         name,
         TenantSpec {
@@ -63,21 +81,44 @@ fn tenant(ns: &str, name: &str, level: Level, code: &str, unit_name: &str, provi
 }
 
 fn ha_noi(values: Value) -> Tenant {
-    tenant("tinh-01", "ha-noi", Level::Province, "01", "Thành phố Hà Nội", None, values)
+    tenant(
+        "tinh-01",
+        "ha-noi",
+        Level::Province,
+        "01",
+        "Thành phố Hà Nội",
+        None,
+        values,
+    )
 }
 
 #[test]
 fn a_province_renders_to_labelled_objects_and_a_placeholder_secret() {
-    let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG), ("ingress.yaml.hbs", INGRESS)])).unwrap();
-    let r = p.render_tenant(&ha_noi(json!({"theme": {"color": "#036"}})), None).unwrap();
+    let p = CompiledPlatform::compile(&platform(&[
+        ("config.yaml.hbs", CONFIG),
+        ("ingress.yaml.hbs", INGRESS),
+    ]))
+    .unwrap();
+    let r = p
+        .render_tenant(&ha_noi(json!({"theme": {"color": "#036"}})), None)
+        .unwrap();
     assert_eq!(r.objects.len(), 2);
     let cm = &r.objects[0].object;
     assert_eq!(cm["metadata"]["name"], "ha-noi-01-config");
     assert_eq!(cm["metadata"]["namespace"], "dichvucong");
-    assert_eq!(cm["data"], json!({"title": "Cổng dịch vụ công", "color": "#036", "unit": "Thành phố Hà Nội"}));
+    assert_eq!(
+        cm["data"],
+        json!({"title": "Cổng dịch vụ công", "color": "#036", "unit": "Thành phố Hà Nội"})
+    );
     assert_eq!(cm["metadata"]["labels"][LABEL_TENANT], "tinh-01.ha-noi");
-    assert_eq!(cm["metadata"]["labels"][LABEL_REVISION], p.revision.as_str());
-    assert_eq!(r.objects[1].object["spec"]["rules"][0]["host"], "ha-noi.dichvucong.gov.vn");
+    assert_eq!(
+        cm["metadata"]["labels"][LABEL_REVISION],
+        p.revision.as_str()
+    );
+    assert_eq!(
+        r.objects[1].object["spec"]["rules"][0]["host"],
+        "ha-noi.dichvucong.gov.vn"
+    );
     let secret = &r.generated_secrets[0].object;
     assert_eq!(secret["metadata"]["name"], "ha-noi-01-api-key");
     assert_eq!(secret["stringData"]["token"], GENERATED_PLACEHOLDER);
@@ -91,15 +132,20 @@ fn rendering_is_deterministic_and_the_hash_follows_content() {
     let a = p.render_tenant(&ha_noi(json!({})), None).unwrap();
     let b = p.render_tenant(&ha_noi(json!({})), None).unwrap();
     assert_eq!(a.hash, b.hash);
-    let c = p.render_tenant(&ha_noi(json!({"title": "Khác"})), None).unwrap();
+    let c = p
+        .render_tenant(&ha_noi(json!({"title": "Khác"})), None)
+        .unwrap();
     assert_ne!(a.hash, c.hash);
 }
 
 #[test]
 fn hostile_values_stay_data() {
     let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG)])).unwrap();
-    let evil = "x\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: pwned\n{{values.domain}}: \"'#";
-    let r = p.render_tenant(&ha_noi(json!({"title": evil})), None).unwrap();
+    let evil =
+        "x\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: pwned\n{{values.domain}}: \"'#";
+    let r = p
+        .render_tenant(&ha_noi(json!({"title": evil})), None)
+        .unwrap();
     assert_eq!(r.objects.len(), 1);
     assert_eq!(r.objects[0].object["data"]["title"], evil);
 }
@@ -108,17 +154,39 @@ fn hostile_values_stay_data() {
 fn a_commune_inherits_from_its_province_and_is_checked_against_it() {
     let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG)])).unwrap();
     let province = ha_noi(json!({"theme": {"color": "#036"}}));
-    let mut commune = tenant("tinh-01", "phuong-ba-dinh", Level::Commune, "00004", "Phường Ba Đình", Some("01"), json!({}));
+    let mut commune = tenant(
+        "tinh-01",
+        "phuong-ba-dinh",
+        Level::Commune,
+        "00004",
+        "Phường Ba Đình",
+        Some("01"),
+        json!({}),
+    );
     commune.spec.parent = Some("ha-noi".into());
     let r = p.render_tenant(&commune, Some(&province)).unwrap();
     assert_eq!(r.objects[0].object["data"]["color"], "#036");
-    assert_eq!(r.values.provenance["/theme/color"].layer, Layer::Parent("ha-noi".into()));
-    assert_eq!(r.values.provenance["/theme/color"].overrode, vec![(Layer::National, json!("#c00"))]);
+    assert_eq!(
+        r.values.provenance["/theme/color"].layer,
+        Layer::Parent("ha-noi".into())
+    );
+    assert_eq!(
+        r.values.provenance["/theme/color"].overrode,
+        vec![(Layer::National, json!("#c00"))]
+    );
 
     let e = p.render_tenant(&commune, None).unwrap_err();
     assert_eq!(e[0].reason, "MissingParent");
 
-    let other = tenant("tinh-01", "ha-noi", Level::Province, "79", "Thành phố Hồ Chí Minh", None, json!({}));
+    let other = tenant(
+        "tinh-01",
+        "ha-noi",
+        Level::Province,
+        "79",
+        "Thành phố Hồ Chí Minh",
+        None,
+        json!({}),
+    );
     let e = p.render_tenant(&commune, Some(&other)).unwrap_err();
     assert_eq!(e[0].reason, "UnitOutsideProvince");
 
@@ -135,7 +203,11 @@ fn all_problems_are_reported_at_once() {
     t.spec.unit.name = "Hải Phòng".into();
     let e = p.render_tenant(&t, None).unwrap_err();
     let reasons: Vec<_> = e.iter().map(|d| d.reason).collect();
-    assert_eq!(reasons, vec!["UnitNameMismatch", "SchemaViolation", "SchemaViolation"], "{e:?}");
+    assert_eq!(
+        reasons,
+        vec!["UnitNameMismatch", "SchemaViolation", "SchemaViolation"],
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -144,7 +216,13 @@ fn policy_and_template_errors_name_the_template() {
     let p = CompiledPlatform::compile(&platform(&[("secret.yaml.hbs", secret)])).unwrap();
     let e = p.render_tenant(&ha_noi(json!({})), None).unwrap_err();
     assert_eq!(e[0].reason, "PolicyViolation");
-    assert_eq!(e[0].origin, Origin::Template { name: "tenant/secret.yaml.hbs".into(), line: None });
+    assert_eq!(
+        e[0].origin,
+        Origin::Template {
+            name: "tenant/secret.yaml.hbs".into(),
+            line: None
+        }
+    );
 
     let missing = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"c\"}}\ndata:\n  x: {{values.nope}}\n";
     let p = CompiledPlatform::compile(&platform(&[("m.yaml.hbs", missing)])).unwrap();
@@ -155,16 +233,37 @@ fn policy_and_template_errors_name_the_template() {
 
 #[test]
 fn collisions_between_tenants_are_found() {
-    let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG), ("ingress.yaml.hbs", INGRESS)])).unwrap();
+    let p = CompiledPlatform::compile(&platform(&[
+        ("config.yaml.hbs", CONFIG),
+        ("ingress.yaml.hbs", INGRESS),
+    ]))
+    .unwrap();
     let a = p.render_tenant(&ha_noi(json!({})), None).unwrap();
     let mut twin = ha_noi(json!({}));
     twin.metadata.name = Some("ha-noi-2".into());
     let b = p.render_tenant(&twin, None).unwrap();
     let c = p
-        .render_tenant(&tenant("tinh-79", "hcm", Level::Province, "79", "Thành phố Hồ Chí Minh", None, json!({})), None)
+        .render_tenant(
+            &tenant(
+                "tinh-79",
+                "hcm",
+                Level::Province,
+                "79",
+                "Thành phố Hồ Chí Minh",
+                None,
+                json!({}),
+            ),
+            None,
+        )
         .unwrap();
     let found = find_collisions(&[&a, &b, &c]);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].0, 1);
-    assert!(found[0].1.message.en.contains("already declared by tenant tinh-01/ha-noi"));
+    assert!(
+        found[0]
+            .1
+            .message
+            .en
+            .contains("already declared by tenant tinh-01/ha-noi")
+    );
 }

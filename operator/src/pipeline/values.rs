@@ -211,7 +211,8 @@ fn fill_defaults(
     if depth > 64 {
         return;
     }
-    let (Some(props), Value::Object(obj)) = (schema.get("properties").and_then(Value::as_object), value)
+    let (Some(props), Value::Object(obj)) =
+        (schema.get("properties").and_then(Value::as_object), value)
     else {
         return;
     };
@@ -251,7 +252,8 @@ mod tests {
 
     #[test]
     fn layers_merge_and_remember_who_set_what() {
-        let national = json!({"theme": {"color": "#c00", "logo": "quoc-huy.svg"}, "hours": "7:30-17:00"});
+        let national =
+            json!({"theme": {"color": "#c00", "logo": "quoc-huy.svg"}, "hours": "7:30-17:00"});
         let parent = json!({"theme": {"color": "#036"}, "contact": {"phone": "024"}});
         let tenant = json!({"contact": {"phone": "0243"}});
         let m = merge_layers([
@@ -268,7 +270,10 @@ mod tests {
         assert_eq!(color.overrode, vec![(Layer::National, json!("#c00"))]);
         let phone = &m.provenance["/contact/phone"];
         assert_eq!(phone.layer, Layer::Tenant);
-        assert_eq!(phone.overrode, vec![(Layer::Parent("ha-noi".into()), json!("024"))]);
+        assert_eq!(
+            phone.overrode,
+            vec![(Layer::Parent("ha-noi".into()), json!("024"))]
+        );
         assert_eq!(m.provenance["/hours"].layer, Layer::National);
         assert_eq!(m.layer_of("/theme"), Some(&Layer::Parent("ha-noi".into())));
     }
@@ -294,7 +299,10 @@ mod tests {
         let tenant = json!({"name": "mine"});
         let mut m = merge_layers([(Layer::Tenant, &tenant)]);
         apply_schema_defaults(&schema, &mut m);
-        assert_eq!(m.value, json!({"replicas": 2, "theme": {"color": "#c00"}, "name": "mine"}));
+        assert_eq!(
+            m.value,
+            json!({"replicas": 2, "theme": {"color": "#c00"}, "name": "mine"})
+        );
         assert_eq!(m.provenance["/theme/color"].layer, Layer::SchemaDefault);
         assert_eq!(m.provenance["/name"].layer, Layer::Tenant);
     }

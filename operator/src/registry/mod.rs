@@ -206,8 +206,16 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             for c in &u.communes {
                 assert!(c.slug.len() <= 63 && !c.slug.is_empty());
-                assert!(c.slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
-                assert!(seen.insert((c.province_code.clone(), c.slug.clone())), "{}", c.slug);
+                assert!(
+                    c.slug
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                );
+                assert!(
+                    seen.insert((c.province_code.clone(), c.slug.clone())),
+                    "{}",
+                    c.slug
+                );
                 assert!(u.province(&c.province_code).is_some());
             }
         }

@@ -147,7 +147,10 @@ fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
             format!("{code} is the province {}: set level: province", p.name),
             format!("{code} là tỉnh {}: đặt level: province", p.name),
         )
-    } else if let Some(p) = other_units.province(code).filter(|_| unit.level == Level::Province) {
+    } else if let Some(p) = other_units
+        .province(code)
+        .filter(|_| unit.level == Level::Province)
+    {
         let merged = if other == Division::D63 {
             merged_into(code)
                 .map(|n| format!(", merged into {} {} on 1 July 2025", n.code, n.name))
@@ -165,7 +168,10 @@ fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
                 p.name
             ),
         )
-    } else if let Some(c) = other_units.commune(code).filter(|_| unit.level == Level::Commune) {
+    } else if let Some(c) = other_units
+        .commune(code)
+        .filter(|_| unit.level == Level::Commune)
+    {
         (
             format!(
                 "{code} is {} in the {other}-province division; set unit.division: \"{other}\"",
@@ -188,7 +194,11 @@ fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
         format!("no {level} has code {code:?} in the {division}-province division"),
         format!(
             "không có {} nào mã {code:?} trong danh mục {division} tỉnh",
-            if unit.level == Level::Province { "tỉnh" } else { "xã/phường" }
+            if unit.level == Level::Province {
+                "tỉnh"
+            } else {
+                "xã/phường"
+            }
         ),
     )
     .with_hint(Text::new(hint_en, hint_vi))
@@ -220,7 +230,11 @@ mod tests {
     fn a_wrong_name_is_refused_with_the_official_one() {
         let e = resolve_unit(&unit(Level::Province, "01", "Hải Phòng", None, None)).unwrap_err();
         assert_eq!(e.reason, "UnitNameMismatch");
-        assert!(e.message.en.starts_with("unit 01 is Thành phố Hà Nội, not"), "{}", e.message.en);
+        assert!(
+            e.message.en.starts_with("unit 01 is Thành phố Hà Nội, not"),
+            "{}",
+            e.message.en
+        );
         assert!(e.message.vi.contains("đơn vị 01 là Thành phố Hà Nội"));
     }
 
@@ -229,25 +243,53 @@ mod tests {
         let e = resolve_unit(&unit(Level::Province, "02", "Hà Giang", None, None)).unwrap_err();
         assert_eq!(e.reason, "UnknownUnit");
         let hint = &e.hint.unwrap().en;
-        assert!(hint.contains("Tỉnh Hà Giang") && hint.contains("08 Tỉnh Tuyên Quang"), "{hint}");
+        assert!(
+            hint.contains("Tỉnh Hà Giang") && hint.contains("08 Tỉnh Tuyên Quang"),
+            "{hint}"
+        );
         assert!(resolve_unit(&unit(Level::Province, "02", "Hà Giang", None, Some("63"))).is_ok());
     }
 
     #[test]
     fn communes_must_name_their_province() {
-        let ok = unit(Level::Commune, "00001", "Phường Phúc Xá", Some("01"), Some("63"));
+        let ok = unit(
+            Level::Commune,
+            "00001",
+            "Phường Phúc Xá",
+            Some("01"),
+            Some("63"),
+        );
         assert_eq!(resolve_unit(&ok).unwrap().province_slug, "ha-noi");
-        let wrong = unit(Level::Commune, "00001", "Phường Phúc Xá", Some("96"), Some("63"));
+        let wrong = unit(
+            Level::Commune,
+            "00001",
+            "Phường Phúc Xá",
+            Some("96"),
+            Some("63"),
+        );
         let e = resolve_unit(&wrong).unwrap_err();
         assert_eq!(e.reason, "UnitOutsideProvince");
         assert_eq!(e.pointer, "/spec/unit/provinceCode");
         let missing = unit(Level::Commune, "00001", "Phường Phúc Xá", None, Some("63"));
-        assert!(resolve_unit(&missing).unwrap_err().message.en.contains("provinceCode: \"01\""));
+        assert!(
+            resolve_unit(&missing)
+                .unwrap_err()
+                .message
+                .en
+                .contains("provinceCode: \"01\"")
+        );
     }
 
     #[test]
     fn a_level_mix_up_is_explained() {
-        let e = resolve_unit(&unit(Level::Province, "00004", "Phường Ba Đình", None, None)).unwrap_err();
+        let e = resolve_unit(&unit(
+            Level::Province,
+            "00004",
+            "Phường Ba Đình",
+            None,
+            None,
+        ))
+        .unwrap_err();
         assert!(e.hint.unwrap().en.contains("set level: commune"));
     }
 }

@@ -293,7 +293,10 @@ impl Builder {
         if !self.track {
             return;
         }
-        if let Some(Frame::Mapping { key: Some((_, kl)), .. }) = self.stack.last() {
+        if let Some(Frame::Mapping {
+            key: Some((_, kl)), ..
+        }) = self.stack.last()
+        {
             self.positions.keys.insert(pointer.to_string(), *kl);
         }
         self.positions.values.insert(pointer.to_string(), here);
@@ -373,7 +376,9 @@ fn resolve_scalar(
             "null" => Ok(Value::Null),
             "bool" => plain_bool(text).map(Value::Bool).ok_or_else(bad),
             "int" => plain_int(text).ok_or_else(bad),
-            "float" => plain_float(text).or_else(|| plain_int(text)).ok_or_else(bad),
+            "float" => plain_float(text)
+                .or_else(|| plain_int(text))
+                .ok_or_else(bad),
             _ => Err(YamlError {
                 location: here,
                 message: format!("unsupported YAML tag {tag}; remove it"),
@@ -466,7 +471,10 @@ mod tests {
         let d = one(text);
         assert_eq!(
             d.positions.value("/spec/values/theme/color"),
-            Some(Location { line: 4, column: 14 })
+            Some(Location {
+                line: 4,
+                column: 14
+            })
         );
         assert_eq!(
             d.positions.key("/spec/values/theme/color"),

@@ -1,0 +1,36 @@
+//! One module per subcommand. Each returns the process exit code.
+
+pub mod crds;
+pub mod explain;
+pub mod generate;
+pub mod platform;
+pub mod render;
+pub mod test;
+pub mod units;
+pub mod validate;
+
+use std::path::PathBuf;
+
+use crate::Global;
+use crate::input::Inputs;
+use crate::report::print_all;
+
+/// Exit code for invalid input or failed tests.
+pub const INVALID: u8 = 1;
+/// Exit code for usage errors and unreadable files.
+pub const USAGE: u8 = 2;
+
+/// Reads the catalogue and the paths; `Err(exit code)` when something could not be read.
+pub fn load(g: &Global, paths: &[PathBuf]) -> Result<Inputs, u8> {
+    let mut inputs = Inputs::default();
+    let (dir, explicit) = g.platforms_dir();
+    inputs.load_catalogue(&dir, explicit);
+    for p in paths {
+        inputs.load_path(p);
+    }
+    if !inputs.unreadable.is_empty() {
+        print_all(&inputs.unreadable, g.lang());
+        return Err(USAGE);
+    }
+    Ok(inputs)
+}
