@@ -24,7 +24,11 @@ pub fn run(g: &Global, file: &Path, value_path: Option<&str>) -> u8 {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let inputs = match load(g, &[dir.to_path_buf(), file.to_path_buf()]) {
+    let mut paths = vec![dir.to_path_buf()];
+    if !crate::input::is_manifest(file) {
+        paths.push(file.to_path_buf());
+    }
+    let inputs = match load(g, &paths) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -141,7 +145,9 @@ pub fn run(g: &Global, file: &Path, value_path: Option<&str>) -> u8 {
                 overrode,
             ]);
         }
-        println!("{table}");
+        for line in table.lines() {
+            println!("{}", line.trim_end());
+        }
         if shown == 0
             && let Some(p) = value_path
         {

@@ -25,3 +25,25 @@ pub fn crds()
     use kube::CustomResourceExt;
     vec![Platform::crd(), Tenant::crd()]
 }
+
+/// Every CRD as one YAML stream: what `khaibao crds` prints and `charts/khaibao/crds/` holds.
+pub fn crds_yaml() -> String {
+    let values: Vec<serde_json::Value> = crds()
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .collect();
+    crate::yaml::to_yaml_stream(&values)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_crds_match_the_types() {
+        let committed = include_str!("../../../charts/khaibao/crds/khaibao.dev.yaml");
+        assert!(
+            committed == super::crds_yaml(),
+            "charts/khaibao/crds/khaibao.dev.yaml is out of date with the Rust types; \
+             regenerate it with `cargo run -p khaibao-cli -- crds > charts/khaibao/crds/khaibao.dev.yaml`"
+        );
+    }
+}

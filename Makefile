@@ -1,0 +1,33 @@
+# khaibao: the two commands of the README.
+#   make demo   the main job (see README)
+#   make test   every test: formatting, lints, unit, CLI and end-to-end
+SHELL := /bin/bash
+CARGO ?= cargo
+KHAIBAO := target/release/khaibao
+
+.PHONY: demo demo-offline test tools build release bench
+
+tools:
+	@scripts/ensure-tools.sh
+
+build: tools
+	$(CARGO) build --workspace
+
+release: tools
+	$(CARGO) build --release --workspace
+
+demo: demo-offline
+
+# No cluster: lint the platforms, test and render the 63 provinces.
+demo-offline: release
+	$(KHAIBAO) platform lint platforms/dichvucong
+	$(KHAIBAO) platform lint platforms/vanban
+	$(KHAIBAO) test platforms/dichvucong platforms/vanban
+	$(KHAIBAO) test examples/provinces-63
+	$(KHAIBAO) render examples/quickstart | head -40
+	@echo "... (khaibao render examples/provinces-63 prints every object of the 63 provinces)"
+
+test: tools
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
