@@ -12,4 +12,11 @@ pub mod api;
 pub mod diagnostics;
 pub mod pipeline;
 pub mod registry;
+pub mod status;
+
+#[cfg(feature = "client")]
+pub mod cluster;
+
+#[cfg(feature = "operator")]
+pub mod controller;
 pub mod yaml;

@@ -87,7 +87,8 @@ pub struct GeneratedKey {
     pub key: String,
     /// Length in characters (default 32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub length: Option<u32>,
+    #[schemars(range(min = 8, max = 4096))]
+    pub length: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<KeyEncoding>,
 }
@@ -110,7 +111,8 @@ pub struct RolloutPolicy {
     pub canary: Vec<String>,
     /// Number of canary tenants when none are listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_count: Option<u32>,
+    #[schemars(range(min = 0))]
+    pub canary_count: Option<i32>,
     /// Wave size after the canary: a count ("50") or a percentage ("10%").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
@@ -119,7 +121,8 @@ pub struct RolloutPolicy {
     pub max_failures: Option<String>,
     /// Seconds a wave may take to become Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wave_timeout_seconds: Option<u32>,
+    #[schemars(range(min = 1))]
+    pub wave_timeout_seconds: Option<i32>,
     #[serde(default)]
     pub paused: bool,
 }

@@ -126,4 +126,7 @@ pub struct ObjectReference {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    /// The resourceVersion khaibao last wrote: a different one means someone else changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
 }

@@ -22,8 +22,8 @@ use crate::yaml::parse_stream;
 pub use collisions::find_collisions;
 pub use naming::{is_dns_label, object_name, short_hash, tenant_label_value, tenant_stem};
 pub use policy::{
-    ANNOTATION_GENERATED, LABEL_LEVEL, LABEL_MANAGED_BY, LABEL_PLATFORM, LABEL_PROVINCE,
-    LABEL_REVISION, LABEL_TENANT, LABEL_UNIT_CODE, MANAGER,
+    ANNOTATION_GENERATED, ANNOTATION_OWNER, LABEL_COMPONENT, LABEL_LEVEL, LABEL_MANAGED_BY,
+    LABEL_PLATFORM, LABEL_PROVINCE, LABEL_REVISION, LABEL_TENANT, LABEL_UNIT_CODE, MANAGER,
 };
 pub use quote::quote_scalar;
 pub use schema::TenantSchema;
@@ -191,6 +191,7 @@ impl CompiledPlatform {
 
         let stem = tenant_stem(&unit.slug, &unit.code);
         let label = tenant_label_value(&namespace, &name);
+        let key = format!("{namespace}/{name}");
         let context = json!({
             "platform": self.platform_context(),
             "tenant": {"name": name, "namespace": namespace, "stem": stem, "label": label},
@@ -209,6 +210,7 @@ impl CompiledPlatform {
             allowed_kinds: &self.platform.spec.allowed_kinds,
             tenant: Some(policy::TenantScope {
                 stem: &stem,
+                key: &key,
                 label: &label,
                 unit_code: &unit.code,
                 level: unit.level.as_str(),
@@ -336,7 +338,17 @@ impl CompiledPlatform {
                             objects.push(candidate);
                         }
                     }
-                    Err(d) => problems.push(d),
+                    Err(mut d) => {
+                        // Point at the object's `kind:` line in the template file.
+                        if let Origin::Template {
+                            line: line @ None, ..
+                        } = &mut d.origin
+                        {
+                            let kind = object.get("kind").and_then(Value::as_str);
+                            *line = kind.and_then(|k| self.kind_line(key, k));
+                        }
+                        problems.push(d)
+                    }
                 }
             }
         }
@@ -345,6 +357,28 @@ impl CompiledPlatform {
         } else {
             Err(problems)
         }
+    }
+
+    /// The 1-based line of `kind: <kind>` in the template registered as `key`, if it is written
+    /// literally there.
+    fn kind_line(&self, key: &str, kind: &str) -> Option<usize> {
+        let templates = &self.platform.spec.templates;
+        let (list, name) = match key.strip_prefix(template::TENANT_PREFIX) {
+            Some(name) => (&templates.tenant, name),
+            None => (
+                &templates.shared,
+                key.strip_prefix(template::SHARED_PREFIX)?,
+            ),
+        };
+        let text = &list.iter().find(|t| t.name == name)?.template;
+        text.lines()
+            .position(|l| {
+                l.trim().strip_prefix("kind:").is_some_and(|k| {
+                    let k = k.split(" #").next().unwrap_or_default().trim();
+                    k.trim_matches(['"', '\'']) == kind
+                })
+            })
+            .map(|i| i + 1)
     }
 
     fn generated_secret_placeholders(

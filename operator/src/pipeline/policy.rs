@@ -22,6 +22,10 @@ pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 pub const MANAGER: &str = "khaibao";
 /// Marks a Secret the operator generates (created once, never overwritten).
 pub const ANNOTATION_GENERATED: &str = "khaibao.dev/generated-secret";
+/// Who owns an object: `tenant/<namespace>/<name>` or `platform/<name>`. Labels cannot hold a
+/// slash and are shortened when long; this annotation always names the owner exactly, so the
+/// operator can map a watched object back to what must be reconciled.
+pub const ANNOTATION_OWNER: &str = "khaibao.dev/owner";
 
 /// Kinds no template may produce: they act beyond one namespace or grant power.
 const NEVER: &[&str] = &[
@@ -81,6 +85,8 @@ pub struct Scope<'a> {
 #[derive(Clone, Copy)]
 pub struct TenantScope<'a> {
     pub stem: &'a str,
+    /// `<namespace>/<name>` of the tenant.
+    pub key: &'a str,
     pub label: &'a str,
     pub unit_code: &'a str,
     pub level: &'a str,
@@ -291,6 +297,27 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
             ));
         }
     }
+    let owner = match &scope.tenant {
+        Some(t) => format!("tenant/{}", t.key),
+        None => format!("platform/{}", scope.platform),
+    };
+    match meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+    {
+        Some(a) => {
+            a.insert(ANNOTATION_OWNER.into(), Value::String(owner));
+        }
+        None => {
+            return Err(refuse(
+                template,
+                format!("{kind} {name}: annotations is not a mapping"),
+                format!("{kind} {name}: annotations không phải ánh xạ"),
+                None,
+            ));
+        }
+    }
     let labels = meta
         .entry("labels")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -347,6 +374,7 @@ mod tests {
             allowed_kinds: allowed,
             tenant: Some(TenantScope {
                 stem: "ha-noi-01",
+                key: "tinh-01/ha-noi",
                 label: "tinh-01.ha-noi",
                 unit_code: "01",
                 level: "province",

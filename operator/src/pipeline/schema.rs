@@ -78,6 +78,9 @@ fn value_problem(e: &ValidationError<'_>, merged: &MergedValues) -> Diagnostic {
     let (en, vi, hint, pointer_suffix) = describe(e, &at);
     let pointer_suffix = pointer_suffix.unwrap_or_else(|| at.clone());
     let origin = match merged.layer_of(&pointer_suffix) {
+        // A missing required value is the tenant's to add, whichever layer set the enclosing
+        // object (at the root that is usually the national defaults).
+        _ if matches!(e.kind(), ValidationErrorKind::Required { .. }) => Origin::Tenant,
         Some(Layer::Parent(_)) => Origin::Parent,
         Some(Layer::National) | Some(Layer::SchemaDefault) => Origin::Platform,
         _ => Origin::Tenant,
@@ -133,11 +136,16 @@ fn describe(e: &ValidationError<'_>, at: &str) -> (String, String, Option<Text>,
     match e.kind() {
         ValidationErrorKind::Type { kind } => {
             let want = type_names(kind);
+            let article = if want.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             (
                 format!("{got} is not of type {want}"),
                 format!("{got} không phải kiểu {want}"),
                 Some(Text::new(
-                    format!("write a {want} here"),
+                    format!("write {article} {want} here"),
                     format!("hãy ghi một giá trị kiểu {want}"),
                 )),
                 None,
@@ -332,6 +340,17 @@ mod tests {
                 .contains("required value \"domain\" is missing")
         );
         assert!(errs[0].message.vi.contains("thiếu giá trị bắt buộc"));
+    }
+
+    #[test]
+    fn a_missing_required_value_is_the_tenants_to_add() {
+        // The root object exists because of the national defaults, but the tenant must add it.
+        let national = json!({"tier": "basic"});
+        let m = merge_layers([(Layer::National, &national), (Layer::Tenant, &json!({}))]);
+        let errs = schema().check(&m);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].origin, Origin::Tenant);
+        assert_eq!(errs[0].pointer, "/spec/values");
     }
 
     #[test]

@@ -220,7 +220,8 @@ fn policy_and_template_errors_name_the_template() {
         e[0].origin,
         Origin::Template {
             name: "tenant/secret.yaml.hbs".into(),
-            line: None
+            // The line of `kind: Secret` in the template.
+            line: Some(2)
         }
     );
 

@@ -1,0 +1,29 @@
+use crate::cluster::ClusterError;
+
+/// Why a reconcile failed. User mistakes (bad values, bad templates) are not errors here: they
+/// become conditions and events, and the reconcile succeeds.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("platform {name} is still used by {count} tenant(s)")]
+    PlatformInUse { name: String, count: usize },
+    #[error("owned objects are not indexed yet")]
+    NotReady,
+}
+
+impl Error {
+    /// A short stable label for the `khaibao_reconcile_errors_total` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Cluster(ClusterError::Discovery { .. }) => "discovery",
+            Error::Cluster(ClusterError::Apply { .. }) => "apply",
+            Error::Cluster(ClusterError::Invalid(_)) => "invalid",
+            Error::PlatformInUse { .. } => "platform_in_use",
+            Error::NotReady => "not_ready",
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The operator runtime: Platform and Tenant controllers, the owned-object index, leader
+//! election, metrics and health. Everything a tenant becomes is still decided by the pure
+//! pipeline; this module only reads the cluster, calls it, and writes the result.
+
+mod error;
+mod finalizers;
+mod http;
+mod leader;
+mod metrics;
+mod owned_index;
+mod platform;
+mod secrets;
+mod tenant;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+pub use error::Error;
+pub use metrics::Metrics;
+pub use owned_index::{OwnedIndex, OwnedMeta};
+
+use crate::api::{ObjectReference, Platform, Tenant};
+use crate::cluster::Resolver;
+use crate::pipeline::{ANNOTATION_OWNER, CompiledPlatform, LABEL_MANAGED_BY, MANAGER};
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Tenants reconciled at once.
+    pub concurrency: u16,
+    /// Kinds tenant and shared objects may have, watched metadata-only (`v1/ConfigMap`, ...).
+    pub watch_kinds: Vec<(String, String)>,
+    /// How often an up-to-date tenant is checked again (costs reads only).
+    pub resync: Duration,
+    pub metrics_addr: SocketAddr,
+    pub lease_namespace: String,
+    pub lease_name: String,
+    pub identity: String,
+    /// Run without leader election (a single replica).
+    pub no_leader_election: bool,
+}
+
+/// A platform compiled, or the message saying why it does not compile.
+type Compiled = Result<Arc<CompiledPlatform>, String>;
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub resolver: Resolver,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub index: Arc<OwnedIndex>,
+    pub tenants: Store<Tenant>,
+    pub platforms: Store<Platform>,
+    pub resync: Duration,
+    watched: HashSet<String>,
+    compiled: Mutex<HashMap<String, (String, Compiled)>>,
+    applied: Mutex<HashMap<String, (String, Vec<ObjectReference>)>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// The platform compiled once per generation; `Err` holds the message users see.
+    pub fn compiled(&self, platform: &Platform) -> Result<Arc<CompiledPlatform>, String> {
+        let key = format!(
+            "{}/{}",
+            platform.meta().uid.clone().unwrap_or_default(),
+            platform.meta().generation.unwrap_or_default()
+        );
+        let name = platform.name_any();
+        if let Ok(cache) = self.compiled.lock()
+            && let Some((k, result)) = cache.get(&name)
+            && *k == key
+        {
+            return result.clone();
+        }
+        let result = CompiledPlatform::compile(platform)
+            .map(Arc::new)
+            .map_err(|problems| {
+                problems
+                    .iter()
+                    .map(|d| d.one_line(crate::diagnostics::Lang::En))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+        if let Ok(mut cache) = self.compiled.lock() {
+            cache.insert(name, (key, result.clone()));
+        }
+        result
+    }
+
+    pub fn watches_kind(&self, kind: &str) -> bool {
+        self.watched.contains(kind)
+    }
+
+    fn applied(&self, owner: &str) -> Option<(String, Vec<ObjectReference>)> {
+        self.applied.lock().ok()?.get(owner).cloned()
+    }
+
+    fn remember_applied(&self, owner: &str, hash: &str, objects: &[ObjectReference]) {
+        if let Ok(mut m) = self.applied.lock() {
+            m.insert(owner.to_string(), (hash.to_string(), objects.to_vec()));
+        }
+    }
+
+    fn forget_applied(&self, owner: &str) {
+        if let Ok(mut m) = self.applied.lock() {
+            m.remove(owner);
+        }
+    }
+
+    /// Exponential backoff per object: 2 s, 4 s, ... up to 5 minutes.
+    fn backoff(&self, key: &str) -> Duration {
+        let n = self
+            .failures
+            .lock()
+            .map(|mut f| {
+                let n = f.entry(key.to_string()).or_default();
+                *n = (*n + 1).min(8);
+                *n
+            })
+            .unwrap_or(1);
+        Duration::from_secs((2u64 << n.saturating_sub(1)).min(300))
+    }
+
+    fn succeeded(&self, key: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(key);
+        }
+    }
+}
+
+fn object_key<K: Resource>(o: &K) -> String {
+    format!(
+        "{}/{}",
+        o.meta().namespace.clone().unwrap_or_default(),
+        o.meta().name.clone().unwrap_or_default()
+    )
+}
+
+async fn reconcile_tenant(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = object_key(t.as_ref());
+    let span = info_span!("reconcile", tenant = %key);
+    let started = std::time::Instant::now();
+    let result = tenant::reconcile(t, ctx.clone()).instrument(span).await;
+    record(&ctx, "tenant", &key, started, &result);
+    result
+}
+
+async fn reconcile_platform(p: Arc<Platform>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = p.name_any();
+    let span = info_span!("reconcile", platform = %key);
+    let started = std::time::Instant::now();
+    let result = platform::reconcile(p, ctx.clone()).instrument(span).await;
+    record(&ctx, "platform", &key, started, &result);
+    result
+}
+
+fn record(
+    ctx: &Context,
+    controller: &'static str,
+    key: &str,
+    started: std::time::Instant,
+    result: &Result<Action, Error>,
+) {
+    let label = metrics::ControllerLabel { controller };
+    ctx.metrics.reconciles.get_or_create(&label).inc();
+    ctx.metrics
+        .duration
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(_) => ctx.succeeded(key),
+        Err(e) => {
+            ctx.metrics
+                .failures
+                .get_or_create(&metrics::ErrorLabels {
+                    controller,
+                    error: e.metric_label(),
+                })
+                .inc();
+        }
+    }
+}
+
+fn tenant_error_policy(t: Arc<Tenant>, e: &Error, ctx: Arc<Context>) -> Action {
+    if matches!(e, Error::NotReady) {
+        return Action::requeue(Duration::from_secs(1));
+    }
+    let key = object_key(t.as_ref());
+    warn!(tenant = %key, error = %e, "reconcile failed; retrying with backoff");
+    Action::requeue(ctx.backoff(&key))
+}
+
+fn platform_error_policy(p: Arc<Platform>, e: &Error, ctx: Arc<Context>) -> Action {
+    if matches!(e, Error::NotReady) {
+        return Action::requeue(Duration::from_secs(1));
+    }
+    let key = p.name_any();
+    warn!(platform = %key, error = %e, "reconcile failed; retrying with backoff");
+    Action::requeue(ctx.backoff(&format!("platform/{key}")))
+}
+
+/// Maps an owned object (by its owner annotation) to the tenant to reconcile.
+fn owner_tenant(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Tenant>> {
+    let owner = meta.annotations.as_ref()?.get(ANNOTATION_OWNER)?;
+    let rest = owner.strip_prefix("tenant/")?;
+    let (ns, name) = rest.split_once('/')?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+fn owner_platform(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Platform>> {
+    let owner = meta.annotations.as_ref()?.get(ANNOTATION_OWNER)?;
+    Some(ObjectRef::new(owner.strip_prefix("platform/")?))
+}
+
+/// Runs the operator until SIGTERM/SIGINT (graceful) or until leadership is lost (error).
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let resolver = Resolver::default();
+    let mut kinds = Vec::new();
+    for (api_version, kind) in &settings.watch_kinds {
+        kinds.push(resolver.resolve(&client, api_version, kind).await?);
+    }
+    let index = Arc::new(OwnedIndex::new(kinds.len()));
+    let metrics_ctx_index = index.clone();
+
+    let tenants_api: Api<Tenant> = Api::all(client.clone());
+    let platforms_api: Api<Platform> = Api::all(client.clone());
+    let mut tenant_controller = Controller::new(
+        tenants_api.clone(),
+        watcher::Config::default().any_semantic(),
+    );
+    let mut platform_controller = Controller::new(
+        platforms_api.clone(),
+        watcher::Config::default().any_semantic(),
+    );
+    let tenants = tenant_controller.store();
+    let platforms = platform_controller.store();
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        resolver,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "khaibao".into(),
+                instance: Some(settings.identity.clone()),
+            },
+        ),
+        metrics: Metrics::default(),
+        index: metrics_ctx_index,
+        tenants: tenants.clone(),
+        platforms: platforms.clone(),
+        resync: settings.resync,
+        watched: settings
+            .watch_kinds
+            .iter()
+            .map(|(_, k)| k.clone())
+            .collect(),
+        compiled: Mutex::default(),
+        applied: Mutex::default(),
+        failures: Mutex::default(),
+    });
+
+    let http_ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = http::serve(settings.metrics_addr, http_ctx).await {
+            warn!(error = %e, "health/metrics server stopped");
+        }
+    });
+
+    // Only the leader reconciles; a standby keeps serving health and waits for the Lease.
+    let mut leadership = if settings.no_leader_election {
+        None
+    } else {
+        Some(leader::acquire(&client, &settings).await?)
+    };
+
+    // Owned objects: metadata only, selected by label, indexed by owner, and triggering the
+    // owner's reconcile when edited or deleted by hand.
+    let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
+    for ar in kinds {
+        // An Api of PartialObjectMeta makes metadata-only list/watch requests.
+        let api: Api<PartialMeta> = Api::all_with(client.clone(), &ar);
+        let (av, kind) = (ar.api_version.clone(), ar.kind.clone());
+        let idx = index.clone();
+        let stream = watcher(
+            api,
+            watcher::Config::default().labels(&selector).any_semantic(),
+        )
+        .default_backoff()
+        .map_ok(move |event| {
+            idx.apply(&av, &kind, &event);
+            event
+        })
+        .touched_objects();
+        let (s1, s2) = split(stream);
+        tenant_controller =
+            tenant_controller.watches_stream_with(s1, |o| owner_tenant(&o.metadata), ar.clone());
+        platform_controller =
+            platform_controller.watches_stream_with(s2, |o| owner_platform(&o.metadata), ar);
+    }
+    // A platform change re-renders its tenants; a province change re-renders its communes.
+    let t_store = tenants.clone();
+    tenant_controller = tenant_controller.watches(
+        platforms_api.clone(),
+        watcher::Config::default().any_semantic(),
+        move |p: Platform| {
+            let name = p.name_any();
+            t_store
+                .state()
+                .iter()
+                .filter(|t| t.spec.platform == name)
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    let t_store = tenants.clone();
+    tenant_controller = tenant_controller.watches(
+        tenants_api.clone(),
+        watcher::Config::default().any_semantic(),
+        move |t: Tenant| tenant::children_of(&t, &t_store),
+    );
+    // Tenant changes update their platform's counts (debounced below).
+    platform_controller = platform_controller.watches(
+        tenants_api,
+        watcher::Config::default().any_semantic(),
+        |t: Tenant| Some(ObjectRef::new(&t.spec.platform)),
+    );
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: finishing in-flight reconciles"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing in-flight reconciles"),
+        }
+        let _ = shutdown_tx.send(true);
+    };
+    tokio::spawn(signal);
+    let wait_shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let tenant_run = tenant_controller
+        .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
+        .run(reconcile_tenant, tenant_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let platform_run = platform_controller
+        .with_config(
+            controller::Config::default()
+                .concurrency(2)
+                .debounce(Duration::from_secs(1)),
+        )
+        .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
+        .run(reconcile_platform, platform_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    info!(concurrency = settings.concurrency, "controllers started");
+
+    let lost = async {
+        match leadership.as_mut() {
+            Some(l) => l.lost().await,
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = futures::future::join(tenant_run, platform_run) => {
+            if let Some(l) = leadership { l.release().await; }
+            info!("stopped");
+            Ok(())
+        }
+        _ = lost => {
+            anyhow::bail!("lost the leader Lease; exiting so that only one replica writes")
+        }
+    }
+}
+
+/// Duplicates a stream of owned objects so both controllers see each change.
+fn split<S>(
+    stream: S,
+) -> (
+    impl futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
+)
+where
+    S: futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
+{
+    let (tx1, rx1) = tokio::sync::mpsc::unbounded_channel();
+    let (tx2, rx2) = tokio::sync::mpsc::unbounded_channel::<PartialMeta>();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(o) => {
+                    let _ = tx2.send(o.clone());
+                    if tx1.send(Ok(o)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if tx1.send(Err(e)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let s1 = tokio_stream_from(rx1);
+    let s2 = tokio_stream_from(rx2).map(Ok);
+    (s1, s2)
+}
+
+type PartialMeta = kube::core::PartialObjectMeta<DynamicObject>;
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

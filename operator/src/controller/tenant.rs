@@ -1,0 +1,530 @@
+//! The Tenant controller. A reconcile is a list of named steps:
+//! load platform (+ parent) → render with the shared pipeline → skip if nothing changed or
+//! drifted → server-side apply → prune what is no longer rendered → create generated secrets
+//! once → write status only if it changed. Deletion removes the tenant's objects by owner and
+//! then releases the finalizer. Killing the operator at any line is safe: every step recomputes
+//! from the cluster.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::owned_index::OwnedMeta;
+use super::{Context, Error, finalizers};
+use crate::api::{Level, ObjectReference, Tenant, TenantStatus};
+use crate::diagnostics::Lang;
+use crate::pipeline::{CompiledPlatform, RenderedTenant};
+use crate::status::{self, APPLIED, CONFLICT, DEGRADED, READY, RENDERED};
+
+pub const FINALIZER: &str = "khaibao.dev/tenant-objects";
+
+/// Identity of a tenant in the owned-object index.
+pub fn owner_key(namespace: &str, name: &str) -> String {
+    format!("tenant/{namespace}/{name}")
+}
+
+pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = tenant.namespace().unwrap_or_default();
+    let name = tenant.name_any();
+    let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), &ns);
+    if !ctx.index.is_ready() {
+        return Err(Error::NotReady);
+    }
+    if tenant.meta().deletion_timestamp.is_some() {
+        return delete_owned_objects(&tenant, &ctx, &api).await;
+    }
+    if finalizers::ensure(&api, tenant.as_ref(), FINALIZER).await? {
+        ctx.metrics.write("patch");
+        // The finalizer patch triggers another reconcile with the updated object.
+        return Ok(Action::await_change());
+    }
+    if tenant.spec.suspend {
+        return Ok(Action::await_change());
+    }
+    let owner = owner_key(&ns, &name);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let old = tenant.status.clone().unwrap_or_default();
+
+    let platform = match load_platform(&tenant, &ctx) {
+        Ok(p) => p,
+        Err(status) => {
+            let status = status.finish(&old, tenant.meta().generation, &now);
+            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+    };
+    if !platform_is_set_up(&tenant, &ctx) {
+        // The platform's namespace and shared objects come first; nothing to report yet.
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let parent = load_parent(&tenant, &ctx);
+    if let Some(holder) = unit_declared_by_another(&tenant, &ctx) {
+        let msg = format!(
+            "unit {} ({}) is already declared on platform {} by tenant {holder}; nothing was applied",
+            tenant.spec.unit.code, tenant.spec.unit.name, tenant.spec.platform
+        );
+        publish(&ctx, &tenant, EventType::Warning, "Conflict", &msg).await;
+        let status = Outcome::failed(CONFLICT, "DuplicateUnit", msg).finish(
+            &old,
+            tenant.meta().generation,
+            &now,
+        );
+        patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+        return Ok(Action::await_change());
+    }
+    let rendered = match platform.render_tenant(&tenant, parent.as_deref()) {
+        Ok(r) => r,
+        Err(problems) => {
+            // Same words as `khaibao validate`; the previously applied objects stay untouched.
+            let msg = problems
+                .iter()
+                .map(|d| d.one_line(Lang::En))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if old.last_error.as_deref() != Some(msg.as_str()) {
+                publish(&ctx, &tenant, EventType::Warning, "RenderFailed", &msg).await;
+            }
+            let status = Outcome::failed(
+                RENDERED,
+                problems.first().map(|d| d.reason).unwrap_or("RenderFailed"),
+                msg,
+            )
+            .finish(&old, tenant.meta().generation, &now);
+            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let owned = ctx.index.objects_of(&owner);
+    if let Some(recorded) = up_to_date(&ctx, &owner, &old, &rendered, &owned) {
+        let status =
+            Outcome::applied(&rendered, recorded).finish(&old, tenant.meta().generation, &now);
+        patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+        return Ok(Action::requeue(ctx.resync));
+    }
+    let drifted =
+        !old.objects.is_empty() && old.applied_hash.as_deref() == Some(rendered.hash.as_str());
+    let objects = match apply_desired_objects(&ctx, &rendered).await {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = e.to_string();
+            warn!(tenant = %owner, error = %msg, "apply failed");
+            let status = Outcome::failed(APPLIED, "ApplyFailed", msg).finish(
+                &old,
+                tenant.meta().generation,
+                &now,
+            );
+            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            return Err(e);
+        }
+    };
+    let pruned = prune_stale_objects(&ctx, &rendered, &owned).await?;
+    create_generated_secrets(&ctx, &platform, &rendered, &owned).await?;
+    ctx.remember_applied(&owner, &rendered.hash, &objects);
+    if drifted {
+        publish(
+            &ctx,
+            &tenant,
+            EventType::Normal,
+            "Restored",
+            "objects changed or deleted by hand were restored",
+        )
+        .await;
+    }
+    if pruned > 0 {
+        publish(
+            &ctx,
+            &tenant,
+            EventType::Normal,
+            "Pruned",
+            &format!("deleted {pruned} object(s) no longer rendered"),
+        )
+        .await;
+    }
+    info!(tenant = %owner, revision = %rendered.revision, objects = objects.len(), pruned, "applied");
+    let status = Outcome::applied(&rendered, objects).finish(&old, tenant.meta().generation, &now);
+    patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+/// The tenant's platform, compiled (cached per platform generation).
+fn load_platform(tenant: &Tenant, ctx: &Context) -> Result<Arc<CompiledPlatform>, Outcome> {
+    let Some(platform) = ctx.platforms.get(&kube::runtime::reflector::ObjectRef::new(
+        &tenant.spec.platform,
+    )) else {
+        return Err(Outcome::failed(
+            RENDERED,
+            "PlatformNotFound",
+            format!(
+                "platform {:?} does not exist; create it or fix spec.platform",
+                tenant.spec.platform
+            ),
+        ));
+    };
+    ctx.compiled(&platform)
+        .map_err(|msg| Outcome::failed(RENDERED, "PlatformInvalid", msg))
+}
+
+/// Whether the Platform controller has reconciled the platform once (namespace created).
+fn platform_is_set_up(tenant: &Tenant, ctx: &Context) -> bool {
+    ctx.platforms
+        .get(&kube::runtime::reflector::ObjectRef::new(
+            &tenant.spec.platform,
+        ))
+        .and_then(|p| p.status.as_ref().and_then(|s| s.observed_generation))
+        .is_some()
+}
+
+/// The parent tenant, from the cache (same namespace).
+fn load_parent(tenant: &Tenant, ctx: &Context) -> Option<Arc<Tenant>> {
+    let parent = tenant.spec.parent.as_ref()?;
+    let ns = tenant.namespace().unwrap_or_default();
+    ctx.tenants
+        .get(&kube::runtime::reflector::ObjectRef::new(parent).within(&ns))
+}
+
+/// Another tenant of the same platform that declared the same unit first, if any.
+fn unit_declared_by_another(tenant: &Tenant, ctx: &Context) -> Option<String> {
+    let me = (
+        tenant.meta().creation_timestamp.clone(),
+        tenant.namespace(),
+        tenant.name_any(),
+    );
+    let division = tenant.spec.unit.division.as_deref().unwrap_or("34");
+    ctx.tenants
+        .state()
+        .iter()
+        .filter(|t| {
+            t.spec.platform == tenant.spec.platform
+                && t.spec.unit.code == tenant.spec.unit.code
+                && t.spec.unit.level == tenant.spec.unit.level
+                && t.spec.unit.division.as_deref().unwrap_or("34") == division
+                && t.meta().deletion_timestamp.is_none()
+        })
+        .map(|t| {
+            (
+                t.meta().creation_timestamp.clone(),
+                t.namespace(),
+                t.name_any(),
+            )
+        })
+        .filter(|other| *other < me)
+        .min()
+        .map(|(_, ns, name)| format!("{}/{name}", ns.unwrap_or_default()))
+}
+
+/// `Some(applied objects)` when there is nothing to write: the same objects were applied and
+/// nobody changed or deleted them since. What was applied is remembered in memory (the status
+/// written after an apply may not be in the cache yet) and in status (after a restart).
+fn up_to_date(
+    ctx: &Context,
+    owner: &str,
+    old: &TenantStatus,
+    rendered: &RenderedTenant,
+    owned: &[OwnedMeta],
+) -> Option<Vec<ObjectReference>> {
+    let recorded: Vec<ObjectReference> = match ctx.applied(owner) {
+        Some((hash, objects)) if hash == rendered.hash => objects,
+        _ if old.applied_hash.as_deref() == Some(rendered.hash.as_str()) => old.objects.clone(),
+        _ => return None,
+    };
+    let desired: HashSet<(&str, &str)> = rendered
+        .objects
+        .iter()
+        .map(|o| (o.kind(), o.name()))
+        .collect();
+    let secrets: HashSet<(&str, &str)> = rendered
+        .generated_secrets
+        .iter()
+        .map(|o| (o.kind(), o.name()))
+        .collect();
+    let all_present = rendered.objects.iter().all(|o| {
+        let rv = recorded
+            .iter()
+            .find(|r| r.kind == o.kind() && r.name == o.name())
+            .and_then(|r| r.resource_version.as_deref());
+        owned.iter().any(|m| {
+            m.kind == o.kind() && m.name == o.name() && Some(m.resource_version.as_str()) == rv
+        })
+    });
+    let secrets_present = secrets
+        .iter()
+        .all(|(k, n)| owned.iter().any(|m| m.kind == *k && m.name == *n));
+    let nothing_stale = owned.iter().all(|m| {
+        desired.contains(&(m.kind.as_str(), m.name.as_str()))
+            || secrets.contains(&(m.kind.as_str(), m.name.as_str()))
+    });
+    (all_present && secrets_present && nothing_stale).then_some(recorded)
+}
+
+/// Server-side applies every desired object; returns them with the resourceVersions written.
+async fn apply_desired_objects(
+    ctx: &Context,
+    rendered: &RenderedTenant,
+) -> Result<Vec<ObjectReference>, Error> {
+    let mut applied = Vec::with_capacity(rendered.objects.len());
+    for o in &rendered.objects {
+        if !ctx.watches_kind(o.kind()) {
+            return Err(Error::Cluster(crate::cluster::ClusterError::Invalid(
+                format!(
+                    "kind {} is not watched by the operator (see --watch-kinds); it could neither be restored nor pruned",
+                    o.kind()
+                ),
+            )));
+        }
+        let result =
+            crate::cluster::apply_object(&ctx.client, &ctx.resolver, &o.object, false).await?;
+        ctx.metrics.write("apply");
+        applied.push(ObjectReference {
+            api_version: o.api_version().to_string(),
+            kind: o.kind().to_string(),
+            name: o.name().to_string(),
+            resource_version: result.metadata.resource_version.clone(),
+        });
+    }
+    Ok(applied)
+}
+
+/// Deletes objects this tenant owns that it no longer renders. Returns how many.
+async fn prune_stale_objects(
+    ctx: &Context,
+    rendered: &RenderedTenant,
+    owned: &[OwnedMeta],
+) -> Result<usize, Error> {
+    let keep: HashSet<(&str, &str)> = rendered
+        .objects
+        .iter()
+        .chain(&rendered.generated_secrets)
+        .map(|o| (o.kind(), o.name()))
+        .collect();
+    let mut pruned = 0;
+    for m in owned
+        .iter()
+        .filter(|m| !keep.contains(&(m.kind.as_str(), m.name.as_str())))
+    {
+        delete_object(ctx, m).await?;
+        pruned += 1;
+    }
+    Ok(pruned)
+}
+
+pub(super) async fn delete_object(ctx: &Context, m: &OwnedMeta) -> Result<(), Error> {
+    let ar = ctx
+        .resolver
+        .resolve(&ctx.client, &m.api_version, &m.kind)
+        .await?;
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
+    match api.delete(&m.name, &DeleteParams::background()).await {
+        Ok(_) => {
+            ctx.metrics.write("delete");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create_generated_secrets(
+    ctx: &Context,
+    platform: &CompiledPlatform,
+    rendered: &RenderedTenant,
+    owned: &[OwnedMeta],
+) -> Result<(), Error> {
+    for placeholder in &rendered.generated_secrets {
+        if owned
+            .iter()
+            .any(|m| m.kind == "Secret" && m.name == placeholder.name())
+        {
+            continue;
+        }
+        let Some(spec) =
+            super::secrets::spec_for(&platform.platform.spec.generated_secrets, placeholder)
+        else {
+            continue;
+        };
+        if super::secrets::create_once(
+            &ctx.client,
+            &platform.platform.spec.namespace,
+            placeholder,
+            spec,
+        )
+        .await?
+        {
+            ctx.metrics.write("create");
+        }
+    }
+    Ok(())
+}
+
+/// Deletion: remove everything the tenant owns, then release the finalizer. Works when the
+/// platform or the objects are already gone.
+async fn delete_owned_objects(
+    tenant: &Tenant,
+    ctx: &Context,
+    api: &Api<Tenant>,
+) -> Result<Action, Error> {
+    let owner = owner_key(&tenant.namespace().unwrap_or_default(), &tenant.name_any());
+    for m in ctx.index.objects_of(&owner) {
+        delete_object(ctx, &m).await?;
+    }
+    ctx.forget_applied(&owner);
+    if finalizers::remove(api, tenant, FINALIZER).await? {
+        ctx.metrics.write("patch");
+    }
+    info!(tenant = %owner, "deleted its objects and released the finalizer");
+    Ok(Action::await_change())
+}
+
+async fn publish(ctx: &Context, tenant: &Tenant, type_: EventType, reason: &str, note: &str) {
+    let ev = kube::runtime::events::Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&ev, &tenant.object_ref(&())).await {
+        Ok(()) => ctx.metrics.write("event"),
+        Err(e) => warn!(error = %e, "could not publish event"),
+    }
+}
+
+/// The outcome of one reconcile, turned into a status.
+struct Outcome {
+    failed: Option<(&'static str, String, String)>, // condition, reason, message
+    rendered: Option<(String, String, Vec<ObjectReference>, Option<String>)>, // revision, hash, objects, endpoint
+}
+
+impl Outcome {
+    fn failed(condition: &'static str, reason: &str, message: String) -> Self {
+        Outcome {
+            failed: Some((condition, reason.to_string(), message)),
+            rendered: None,
+        }
+    }
+
+    fn applied(r: &RenderedTenant, objects: Vec<ObjectReference>) -> Self {
+        Outcome {
+            failed: None,
+            rendered: Some((r.revision.clone(), r.hash.clone(), objects, endpoint(r))),
+        }
+    }
+
+    fn finish(self, old: &TenantStatus, generation: Option<i64>, now: &Time) -> TenantStatus {
+        let mut s = old.clone();
+        s.observed_generation = generation;
+        let c = &mut s.conditions;
+        match self.failed {
+            Some((condition, reason, message)) => {
+                let had_objects = !old.objects.is_empty();
+                if condition == CONFLICT {
+                    status::set_condition(c, CONFLICT, true, &reason, &message, generation, now);
+                    status::set_condition(c, RENDERED, false, &reason, &message, generation, now);
+                } else {
+                    status::clear_condition(c, CONFLICT);
+                    if condition == RENDERED {
+                        status::set_condition(
+                            c, RENDERED, false, &reason, &message, generation, now,
+                        );
+                    } else {
+                        status::set_condition(c, RENDERED, true, "Rendered", "", generation, now);
+                        status::set_condition(
+                            c, APPLIED, false, &reason, &message, generation, now,
+                        );
+                    }
+                }
+                let degraded_msg = if had_objects {
+                    "the previously applied objects are kept until the problem is fixed"
+                } else {
+                    "nothing has been applied yet"
+                };
+                status::set_condition(c, DEGRADED, true, &reason, degraded_msg, generation, now);
+                status::set_condition(c, READY, false, &reason, &message, generation, now);
+                s.last_error = Some(message);
+            }
+            None => {
+                let (revision, hash, objects, endpoint) = self.rendered.unwrap_or_default();
+                status::clear_condition(c, CONFLICT);
+                status::set_condition(c, RENDERED, true, "Rendered", "", generation, now);
+                let msg = format!("{} object(s) applied", objects.len());
+                status::set_condition(c, APPLIED, true, "Applied", &msg, generation, now);
+                status::set_condition(c, DEGRADED, false, "AsDeclared", "", generation, now);
+                status::set_condition(
+                    c,
+                    READY,
+                    true,
+                    "Ready",
+                    &format!("revision {revision}"),
+                    generation,
+                    now,
+                );
+                s.revision = Some(revision);
+                s.applied_hash = Some(hash);
+                if !objects.is_empty() {
+                    s.objects = objects;
+                }
+                s.endpoint = endpoint;
+                s.last_error = None;
+            }
+        }
+        s
+    }
+}
+
+/// The tenant's public URL, from its first Ingress rule.
+fn endpoint(r: &RenderedTenant) -> Option<String> {
+    let ing = r.objects.iter().find(|o| o.kind() == "Ingress")?;
+    let host = ing.object.pointer("/spec/rules/0/host")?.as_str()?;
+    let tls = ing
+        .object
+        .pointer("/spec/tls")
+        .and_then(|t| t.as_array())
+        .is_some_and(|t| !t.is_empty());
+    Some(format!("{}://{host}", if tls { "https" } else { "http" }))
+}
+
+/// Writes status only when it differs from what is stored.
+async fn patch_status_if_changed(
+    api: &Api<Tenant>,
+    ctx: &Context,
+    name: &str,
+    old: &TenantStatus,
+    new: TenantStatus,
+) -> Result<(), Error> {
+    if *old == new {
+        return Ok(());
+    }
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": new})),
+    )
+    .await?;
+    ctx.metrics.write("patch_status");
+    Ok(())
+}
+
+/// Communes whose parent is `tenant` (they re-render when their province changes).
+pub fn children_of(
+    tenant: &Tenant,
+    ctx_tenants: &kube::runtime::reflector::Store<Tenant>,
+) -> Vec<kube::runtime::reflector::ObjectRef<Tenant>> {
+    if tenant.spec.unit.level != Level::Province {
+        return Vec::new();
+    }
+    let ns = tenant.namespace();
+    let name = tenant.name_any();
+    ctx_tenants
+        .state()
+        .iter()
+        .filter(|t| t.namespace() == ns && t.spec.parent.as_deref() == Some(name.as_str()))
+        .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
+        .collect()
+}

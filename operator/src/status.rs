@@ -1,0 +1,80 @@
+//! Status conditions, computed without a clock: callers pass `now`. A condition keeps its
+//! `lastTransitionTime` while its status does not change, so writing the same state twice
+//! produces an identical status and the operator can skip the write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+pub const RENDERED: &str = "Rendered";
+pub const APPLIED: &str = "Applied";
+pub const DEGRADED: &str = "Degraded";
+pub const CONFLICT: &str = "Conflict";
+
+/// Sets (or adds) condition `type_`, keeping its transition time when the status is unchanged.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = if status { "True" } else { "False" };
+    let transition = conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    let new = Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: message.to_string(),
+        observed_generation: generation,
+        last_transition_time: transition,
+    };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => *c = new,
+        None => conditions.push(new),
+    }
+}
+
+/// Removes condition `type_` if present.
+pub fn clear_condition(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+/// The condition of `type_`, if set.
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when condition `type_` is set and `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let mut c = Vec::new();
+        set_condition(&mut c, READY, false, "Rendering", "", Some(1), &at(10));
+        set_condition(&mut c, READY, false, "Applying", "x", Some(1), &at(20));
+        assert_eq!(c[0].last_transition_time, at(10));
+        assert_eq!(c[0].reason, "Applying");
+        set_condition(&mut c, READY, true, "Ready", "", Some(2), &at(30));
+        assert_eq!(c[0].last_transition_time, at(30));
+        assert!(is_true(&c, READY));
+        assert_eq!(c.len(), 1);
+        clear_condition(&mut c, READY);
+        assert!(c.is_empty());
+    }
+}
