@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 KHAIBAO := target/release/khaibao
 
-.PHONY: demo demo-offline test tools build release bench
+.PHONY: demo demo-stop demo-offline test tools build release bench install
 
 tools:
 	@scripts/ensure-tools.sh
@@ -16,7 +16,17 @@ build: tools
 release: tools
 	$(CARGO) build --release --workspace
 
-demo: demo-offline
+# A local control plane, the operator, the platform and the 63 provinces, then the status.
+demo: tools
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo-stop.sh
+
+# Installs khaibao and its kubectl plugin name into ~/.cargo/bin.
+install: release
+	install -m 0755 $(KHAIBAO) $(HOME)/.cargo/bin/khaibao
+	ln -sf khaibao $(HOME)/.cargo/bin/kubectl-khaibao
 
 # No cluster: lint the platforms, test and render the 63 provinces.
 demo-offline: release

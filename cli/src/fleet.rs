@@ -55,9 +55,11 @@ pub fn locate(
                 };
                 let idx = list.iter().position(|t| t.name == tname).unwrap_or(0);
                 let base = inputs.location(p.at, &format!("/spec/templates/{kind}/{idx}/template"));
+                // `base` is where the template text starts: its first line for a block scalar
+                // (`template: |`, as `khaibao platform build` writes it).
                 let loc = match (base, line) {
                     (Some(b), Some(l)) => Some(khaibao::yaml::Location {
-                        line: b.line + l,
+                        line: b.line + l.saturating_sub(1),
                         column: 1,
                     }),
                     (b, _) => b,

@@ -6,6 +6,7 @@
 // Reports carry both languages; they travel only on the failing path.
 #![allow(clippy::result_large_err)]
 
+mod cluster;
 mod commands;
 mod fleet;
 mod input;
@@ -98,6 +99,32 @@ enum Command {
         #[arg(value_name = "VALUE_PATH")]
         value_path: Option<String>,
     },
+    /// Validate locally, then create or update Namespaces, Platforms and Tenants in the cluster
+    Apply {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Ask the API server to check everything without saving it
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Show what applying would change in the cluster (exit 1 when something would)
+    Diff {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Tenants by condition per platform, and every tenant that is not Ready
+    Status {
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// Print the CustomResourceDefinitions
     Crds,
     /// Work on a platform folder
@@ -158,6 +185,13 @@ pub enum Format {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum UnitsFormat {
     Table,
     Csv,
@@ -170,7 +204,19 @@ pub enum LevelArg {
     Commune,
 }
 
+/// Dies quietly when stdout is closed early (`khaibao units | head`), as command-line tools do,
+/// instead of panicking in `println!` on the broken pipe.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; restores the default
+    // disposition that the Rust runtime changed to "ignore".
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    reset_sigpipe();
     let cli = Cli::parse();
     let g = &cli.global;
     let code = match cli.command {
@@ -188,6 +234,17 @@ fn main() -> ExitCode {
         Command::Explain { file, value_path } => {
             commands::explain::run(g, &file, value_path.as_deref())
         }
+        Command::Apply {
+            paths,
+            dry_run,
+            cluster,
+        } => cluster::apply::run(g, &cluster, &paths, dry_run),
+        Command::Diff { paths, cluster } => cluster::diff::run(g, &cluster, &paths),
+        Command::Status {
+            platform,
+            output,
+            cluster,
+        } => cluster::status::run(g, &cluster, platform.as_deref(), output),
         Command::Crds => commands::crds::run(),
         Command::Platform {
             action: PlatformAction::Lint { dir },

@@ -40,7 +40,14 @@ pub fn run(g: &Global, file: &Path, value_path: Option<&str>) -> u8 {
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {
-        print_all(&inputs.problems, lang);
+        // Only this file's problems: its siblings were read to find a parent, not to be checked.
+        let own: Vec<_> = inputs
+            .problems
+            .iter()
+            .filter(|r| r.path.as_deref().is_some_and(|p| same_file(p, file)))
+            .cloned()
+            .collect();
+        print_all(&own, lang);
         eprintln!("{}: error: no Tenant found in this file", file.display());
         return INVALID;
     }

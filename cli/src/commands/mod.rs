@@ -34,3 +34,17 @@ pub fn load(g: &Global, paths: &[PathBuf]) -> Result<Inputs, u8> {
     }
     Ok(inputs)
 }
+
+/// Every problem found while reading and rendering, in the order a user reads them.
+pub fn invalid_reports(inputs: &Inputs, fleet: &crate::fleet::Fleet) -> Vec<crate::report::Report> {
+    let mut reports = inputs.problems.clone();
+    for r in fleet.compiled.values().filter_map(|c| c.as_ref().err()) {
+        reports.extend(r.iter().cloned());
+    }
+    for o in &fleet.outcomes {
+        if let Err(r) = &o.result {
+            reports.extend(r.iter().cloned());
+        }
+    }
+    reports
+}

@@ -72,6 +72,8 @@ pub struct Inputs {
     pub problems: Vec<Report>,
     /// Paths that could not be read at all (exit code 2).
     pub unreadable: Vec<Report>,
+    /// Namespace documents found next to tenants.
+    pub namespaces: Vec<Value>,
 }
 
 enum ReadFailure {
@@ -297,7 +299,9 @@ impl Inputs {
             .to_string();
         match (api_version.as_str(), kind.as_str()) {
             (API_VERSION, "Tenant") => {
-                if let Some(tenant) = self.deserialize::<Tenant>(at, value) {
+                if let Some(tenant) = self.deserialize::<Tenant>(at, value)
+                    && self.check_tenant_metadata(at, &tenant)
+                {
                     self.tenants.push(LoadedTenant { tenant, at });
                 }
             }
@@ -306,8 +310,9 @@ impl Inputs {
                     self.add_platform(LoadedPlatform { platform, at, template_files: BTreeMap::new(), dir: None });
                 }
             }
-            // Namespaces sit next to tenants in example folders so `kubectl apply -f` works.
-            ("v1", "Namespace") => {}
+            // Namespaces sit next to tenants in example folders so `kubectl apply -f` works;
+            // `khaibao apply` creates them before the tenants.
+            ("v1", "Namespace") => self.namespaces.push(value),
             (_, "Tenant" | "Platform") => self.doc_problem(
                 at,
                 "/apiVersion",
@@ -356,6 +361,54 @@ impl Inputs {
         }
     }
 
+    /// The API server would refuse a Tenant without a valid name or namespace, and both end up
+    /// in every object's `khaibao.dev/tenant` label, so they are checked before rendering.
+    fn check_tenant_metadata(&mut self, at: DocRef, tenant: &Tenant) -> bool {
+        let name = tenant.metadata.name.as_deref().unwrap_or_default();
+        if name.is_empty() {
+            self.doc_problem(
+                at,
+                "/metadata",
+                Text::new("Tenant has no metadata.name", "Tenant thiếu metadata.name"),
+                None,
+            );
+            return false;
+        }
+        if !is_dns_subdomain(name) {
+            self.doc_problem(
+                at,
+                "/metadata/name",
+                Text::new(
+                    format!("Tenant name {name:?} is not a valid Kubernetes name"),
+                    format!("tên Tenant {name:?} không phải tên Kubernetes hợp lệ"),
+                ),
+                Some(Text::new(
+                    "use lowercase letters, digits, '-' and '.', e.g. the unit's slug",
+                    "dùng chữ thường không dấu, chữ số, '-' và '.', ví dụ slug của đơn vị",
+                )),
+            );
+            return false;
+        }
+        if let Some(ns) = tenant.metadata.namespace.as_deref()
+            && !khaibao::pipeline::is_dns_label(ns)
+        {
+            self.doc_problem(
+                at,
+                "/metadata/namespace",
+                Text::new(
+                    format!("namespace {ns:?} is not a valid namespace name"),
+                    format!("namespace {ns:?} không hợp lệ"),
+                ),
+                Some(Text::new(
+                    "use lowercase letters, digits and '-', e.g. tinh-01",
+                    "dùng chữ thường không dấu, chữ số và '-', ví dụ tinh-01",
+                )),
+            );
+            return false;
+        }
+        true
+    }
+
     pub fn add_platform(&mut self, p: LoadedPlatform) {
         let name = p.platform.metadata.name.clone().unwrap_or_default();
         if name.is_empty() {
@@ -389,6 +442,11 @@ impl Inputs {
         }
         self.platforms.insert(name, p);
     }
+}
+
+/// An RFC 1123 subdomain, as Kubernetes requires of most object names.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(khaibao::pipeline::is_dns_label)
 }
 
 /// `spec.unit.level` / `spec.values[0]` (serde_path_to_error) → `/spec/unit/level`.
@@ -426,5 +484,14 @@ mod tests {
             "/spec/allowedKinds/2"
         );
         assert_eq!(path_to_pointer("."), "");
+    }
+
+    #[test]
+    fn tenant_names_are_kubernetes_names() {
+        assert!(is_dns_subdomain("ha-noi"));
+        assert!(is_dns_subdomain("ha-noi.v2"));
+        assert!(!is_dns_subdomain("HA NOI/x"));
+        assert!(!is_dns_subdomain("ha-noi."));
+        assert!(!is_dns_subdomain(""));
     }
 }
