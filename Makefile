@@ -39,5 +39,8 @@ demo-offline: release
 
 test: tools
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	$(CARGO) clippy --workspace --all-targets --features khaibao/operator -- -D warnings
+	$(CARGO) build -p khaibao --features operator --bin khaibao-operator
+	$(CARGO) build -p khaibao-cli
+	e2e/build-controlplane.sh
+	$(CARGO) test --workspace --features khaibao/operator

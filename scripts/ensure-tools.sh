@@ -10,3 +10,15 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
 fi
+# The control-plane scripts need Go (to build it), openssl (certificates) and curl (health).
+missing=()
+for t in openssl curl; do command -v "$t" >/dev/null || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+  else
+    echo "please install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+command -v go >/dev/null || { echo "Go 1.26 is required to build the local control plane" >&2; exit 1; }
