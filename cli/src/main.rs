@@ -125,6 +125,11 @@ enum Command {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
+    /// Province self-service: namespaces and permissions
+    Province {
+        #[command(subcommand)]
+        action: ProvinceAction,
+    },
     /// Print the CustomResourceDefinitions
     Crds,
     /// Work on a platform folder
@@ -149,6 +154,23 @@ enum Command {
     },
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum ProvinceAction {
+    /// Let GROUP manage Tenants and TenantSets in tinh-CODE (and only there)
+    Grant {
+        code: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long, default_value = "34")]
+        division: String,
+        /// Print the objects instead of applying them
+        #[arg(long)]
+        print: bool,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,6 +267,16 @@ fn main() -> ExitCode {
             output,
             cluster,
         } => cluster::status::run(g, &cluster, platform.as_deref(), output),
+        Command::Province {
+            action:
+                ProvinceAction::Grant {
+                    code,
+                    group,
+                    division,
+                    print,
+                    cluster,
+                },
+        } => cluster::province::grant(g, &cluster, &code, &group, &division, print),
         Command::Crds => commands::crds::run(),
         Command::Platform {
             action: PlatformAction::Lint { dir },

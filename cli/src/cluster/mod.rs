@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod province;
 pub mod status;
 
 use std::path::PathBuf;

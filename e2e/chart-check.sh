@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Checks the Helm chart against a real API server: `helm lint`, then `helm template` with the
+# default values and with province grants, applied with `kubectl apply --dry-run=server`.
+# Prints `N passed, N failed` and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN="$(e2e/build-controlplane.sh | tail -n1)"
+export PATH="$BIN:$PATH"
+STATE="$(mktemp -d)"
+trap 'e2e/stop-controlplane.sh "$STATE" >/dev/null 2>&1; rm -rf "$STATE"' EXIT
+export KUBECONFIG="$(e2e/start-controlplane.sh "$STATE" | tail -n1)"
+passed=0 failed=0
+check() {
+  local name=$1; shift
+  if out=$("$@" 2>&1); then passed=$((passed + 1)); echo "ok   $name"
+  else failed=$((failed + 1)); echo "FAIL $name"; echo "$out" | tail -20; fi
+}
+kubectl apply -f charts/khaibao/crds/ >/dev/null
+kubectl create namespace khaibao-system >/dev/null
+check "helm lint" helm lint --strict charts/khaibao
+check "helm lint rejects values outside the schema" bash -c '! helm lint charts/khaibao --set replicas=0 >/dev/null 2>&1'
+check "default values apply (server dry run)" bash -c \
+  'helm template kb charts/khaibao -n khaibao-system | kubectl apply --dry-run=server -f -'
+kubectl create namespace tinh-01 >/dev/null
+check "province grants apply (server dry run)" bash -c \
+  'helm template kb charts/khaibao -n khaibao-system --set "provinceGrants[0].code=01,provinceGrants[0].group=so-tttt-ha-noi" | kubectl apply --dry-run=server -f -'
+check "security context is locked down" bash -c \
+  'helm template kb charts/khaibao -n khaibao-system | grep -q "readOnlyRootFilesystem: true" && helm template kb charts/khaibao | grep -q "runAsNonRoot: true"'
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
