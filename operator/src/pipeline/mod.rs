@@ -536,4 +536,6 @@ pub fn desired_hash(objects: &[DesiredObject], secrets: &[DesiredObject]) -> Str
 }
 
 #[cfg(test)]
+mod injection_tests;
+#[cfg(test)]
 mod tests;
