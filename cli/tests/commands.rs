@@ -376,7 +376,7 @@ fn explain_a_file_without_tenants_reports_only_that_file() {
     assert_eq!(
         r.stderr,
         format!(
-            "{f}:2:7: error: unexpected document (apiVersion \"khaibao.dev/v1alpha1\", kind \"Tennant\"); khaibao reads Platform and Tenant resources of khaibao.dev/v1alpha1\n{f}: error: no Tenant found in this file\n"
+            "{f}:2:7: error: unexpected document (apiVersion \"khaibao.dev/v1alpha1\", kind \"Tennant\"); khaibao reads Platform, Tenant and TenantSet resources of khaibao.dev/v1alpha1\n{f}: error: no Tenant found in this file\n"
         )
     );
 }

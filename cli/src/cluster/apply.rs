@@ -48,7 +48,13 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
         })
         .map(|(_, p)| manifest(&p.platform))
         .collect();
-    let tenants: Vec<Value> = inputs.tenants.iter().map(|t| manifest(&t.tenant)).collect();
+    let tenants: Vec<Value> = inputs
+        .tenants
+        .iter()
+        .filter(|t| !t.from_set)
+        .map(|t| manifest(&t.tenant))
+        .chain(inputs.tenant_sets.iter().cloned())
+        .collect();
     block_on(async {
         let client = match cluster.client().await {
             Ok(c) => c,
@@ -76,7 +82,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
                 }
             }
         }
-        let results: Vec<(String, Result<(), String>)> = stream::iter(tenants.iter())
+        let results: Vec<(String, String, Result<(), String>)> = stream::iter(tenants.iter())
             .map(|doc| {
                 let client = client.clone();
                 async move {
@@ -85,18 +91,19 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
                         doc["metadata"]["namespace"].as_str().unwrap_or("default"),
                         doc["metadata"]["name"].as_str().unwrap_or_default()
                     );
-                    (key, apply_doc(&client, doc, dry_run).await)
+                    let label = doc["kind"].as_str().unwrap_or_default().to_lowercase();
+                    (label, key, apply_doc(&client, doc, dry_run).await)
                 }
             })
             .buffered(16)
             .collect()
             .await;
-        for (key, r) in results {
+        for (label, key, r) in results {
             match r {
-                Ok(()) => println!("tenant {key} applied{suffix}"),
+                Ok(()) => println!("{label} {key} applied{suffix}"),
                 Err(e) => {
                     failed += 1;
-                    eprintln!("error: tenant {key}: {e}");
+                    eprintln!("error: {label} {key}: {e}");
                 }
             }
         }
@@ -133,6 +140,7 @@ fn api_resource_of(doc: &Value) -> (ApiResource, bool) {
     let kind = doc["kind"].as_str().unwrap_or_default();
     match kind {
         "Tenant" => (ApiResource::erase::<Tenant>(&()), true),
+        "TenantSet" => (ApiResource::erase::<khaibao::api::TenantSet>(&()), true),
         "Platform" => (ApiResource::erase::<Platform>(&()), false),
         _ => (
             ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Namespace")),

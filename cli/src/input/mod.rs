@@ -60,6 +60,8 @@ pub struct LoadedPlatform {
 pub struct LoadedTenant {
     pub tenant: Tenant,
     pub at: DocRef,
+    /// True for a Tenant expanded from a TenantSet (the set is what gets applied).
+    pub from_set: bool,
 }
 
 /// Everything read from the command line's paths and the platform catalogue.
@@ -74,6 +76,8 @@ pub struct Inputs {
     pub unreadable: Vec<Report>,
     /// Namespace documents found next to tenants.
     pub namespaces: Vec<Value>,
+    /// TenantSet documents as written (their Tenants are in `tenants` too, expanded).
+    pub tenant_sets: Vec<Value>,
 }
 
 enum ReadFailure {
@@ -302,7 +306,13 @@ impl Inputs {
                 if let Some(tenant) = self.deserialize::<Tenant>(at, value)
                     && self.check_tenant_metadata(at, &tenant)
                 {
-                    self.tenants.push(LoadedTenant { tenant, at });
+                    self.tenants.push(LoadedTenant { tenant, at, from_set: false });
+                }
+            }
+            (API_VERSION, "TenantSet") => {
+                if let Some(set) = self.deserialize::<khaibao::api::TenantSet>(at, value.clone()) {
+                    self.expand_set(at, &set);
+                    self.tenant_sets.push(value);
                 }
             }
             (API_VERSION, "Platform") => {
@@ -313,7 +323,7 @@ impl Inputs {
             // Namespaces sit next to tenants in example folders so `kubectl apply -f` works;
             // `khaibao apply` creates them before the tenants.
             ("v1", "Namespace") => self.namespaces.push(value),
-            (_, "Tenant" | "Platform") => self.doc_problem(
+            (_, "Tenant" | "TenantSet" | "Platform") => self.doc_problem(
                 at,
                 "/apiVersion",
                 Text::new(
@@ -326,11 +336,45 @@ impl Inputs {
                 at,
                 "/kind",
                 Text::new(
-                    format!("unexpected document (apiVersion {api_version:?}, kind {kind:?}); khaibao reads Platform and Tenant resources of {API_VERSION}"),
-                    format!("tài liệu không mong đợi (apiVersion {api_version:?}, kind {kind:?}); khaibao đọc Platform và Tenant thuộc {API_VERSION}"),
+                    format!("unexpected document (apiVersion {api_version:?}, kind {kind:?}); khaibao reads Platform, Tenant and TenantSet resources of {API_VERSION}"),
+                    format!("tài liệu không mong đợi (apiVersion {api_version:?}, kind {kind:?}); khaibao đọc Platform, Tenant và TenantSet thuộc {API_VERSION}"),
                 ),
                 None,
             ),
+        }
+    }
+
+    /// A TenantSet stands for the Tenants it expands to (the operator's own expansion); their
+    /// problems point at the set's document.
+    fn expand_set(&mut self, at: DocRef, set: &khaibao::api::TenantSet) {
+        match khaibao::pipeline::expand_tenant_set(set) {
+            Ok(manifests) => {
+                for m in manifests {
+                    if let Some(tenant) = self.deserialize::<Tenant>(at, m) {
+                        self.tenants.push(LoadedTenant {
+                            tenant,
+                            at,
+                            from_set: true,
+                        });
+                    }
+                }
+            }
+            Err(problems) => {
+                for d in problems {
+                    let mut r = Report::from_diagnostic(
+                        &d,
+                        Some(self.path(at)),
+                        self.location(at, &d.pointer),
+                        None,
+                    );
+                    r.tenant = Some(format!(
+                        "{}/{} (TenantSet)",
+                        set.metadata.namespace.as_deref().unwrap_or("default"),
+                        set.metadata.name.as_deref().unwrap_or_default()
+                    ));
+                    self.problems.push(r);
+                }
+            }
         }
     }
 

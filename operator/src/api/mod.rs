@@ -4,12 +4,14 @@
 mod platform;
 mod schema_helpers;
 mod tenant;
+mod tenant_set;
 
 pub use platform::{
     GeneratedKey, GeneratedSecret, KeyEncoding, NamedTemplate, Platform, PlatformSpec,
     PlatformStatus, PlatformTemplates, RolloutPolicy,
 };
 pub use tenant::{Level, ObjectReference, Tenant, TenantSpec, TenantStatus, UnitRef};
+pub use tenant_set::{TenantSet, TenantSetSpec, TenantSetStatus, UnitSelector};
 
 /// The API group of every khaibao resource.
 pub const GROUP: &str = "khaibao.dev";
@@ -23,7 +25,7 @@ pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
-    vec![Platform::crd(), Tenant::crd()]
+    vec![Platform::crd(), Tenant::crd(), TenantSet::crd()]
 }
 
 /// Every CRD as one YAML stream: what `khaibao crds` prints and `charts/khaibao/crds/` holds.

@@ -11,6 +11,7 @@ mod owned_index;
 mod platform;
 mod secrets;
 mod tenant;
+mod tenant_set;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ pub use error::Error;
 pub use metrics::Metrics;
 pub use owned_index::{OwnedIndex, OwnedMeta};
 
-use crate::api::{ObjectReference, Platform, Tenant};
+use crate::api::{ObjectReference, Platform, Tenant, TenantSet};
 use crate::cluster::Resolver;
 use crate::pipeline::{ANNOTATION_OWNER, CompiledPlatform, LABEL_MANAGED_BY, MANAGER};
 
@@ -192,6 +193,21 @@ fn record(
                 .inc();
         }
     }
+}
+
+async fn reconcile_tenant_set(s: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = object_key(s.as_ref());
+    let span = info_span!("reconcile", tenantset = %key);
+    let started = std::time::Instant::now();
+    let result = tenant_set::reconcile(s, ctx.clone()).instrument(span).await;
+    record(&ctx, "tenantset", &key, started, &result);
+    result
+}
+
+fn tenant_set_error_policy(s: Arc<TenantSet>, e: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("tenantset/{}", object_key(s.as_ref()));
+    warn!(tenantset = %key, error = %e, "reconcile failed; retrying with backoff");
+    Action::requeue(ctx.backoff(&key))
 }
 
 fn tenant_error_policy(t: Arc<Tenant>, e: &Error, ctx: Arc<Context>) -> Action {
@@ -369,6 +385,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
         .run(reconcile_platform, platform_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    // TenantSets own their Tenants through ownerReferences: a Tenant change wakes its set.
+    let tenant_set_run = Controller::new(
+        Api::<TenantSet>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(
+        Api::<Tenant>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(
+        controller::Config::default()
+            .concurrency(2)
+            .debounce(Duration::from_secs(1)),
+    )
+    .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
+    .run(reconcile_tenant_set, tenant_set_error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()));
     info!(concurrency = settings.concurrency, "controllers started");
 
     let lost = async {
@@ -378,7 +411,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        _ = futures::future::join(tenant_run, platform_run) => {
+        _ = futures::future::join3(tenant_run, platform_run, tenant_set_run) => {
             if let Some(l) = leadership { l.release().await; }
             info!("stopped");
             Ok(())

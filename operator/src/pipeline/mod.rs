@@ -5,6 +5,7 @@
 //! it, so a template that passes `khaibao test` behaves the same in the cluster.
 
 mod collisions;
+mod expansion;
 mod naming;
 mod policy;
 mod quote;
@@ -20,6 +21,7 @@ use crate::registry::{ResolvedUnit, resolve_unit};
 use crate::yaml::parse_stream;
 
 pub use collisions::find_collisions;
+pub use expansion::{LABEL_TENANT_SET, expand_tenant_set};
 pub use naming::{is_dns_label, object_name, short_hash, tenant_label_value, tenant_stem};
 pub use policy::{
     ANNOTATION_GENERATED, ANNOTATION_OWNER, LABEL_COMPONENT, LABEL_LEVEL, LABEL_MANAGED_BY,

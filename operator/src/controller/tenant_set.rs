@@ -1,0 +1,261 @@
+//! The TenantSet controller: expands a set with the shared expansion function and keeps the
+//! Tenants it made in line — creating and updating them (with an ownerReference, so deleting
+//! the set deletes them), pruning the ones no longer selected, and never touching a Tenant it
+//! did not make. Guards against mass mistakes: a selection that suddenly yields no unit keeps
+//! the last good set, and a prune larger than a threshold waits for confirmation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+use tracing::info;
+
+use super::{Context, Error};
+use crate::api::{Tenant, TenantSet, TenantSetStatus};
+use crate::cluster::FIELD_MANAGER;
+use crate::pipeline::{LABEL_TENANT_SET, expand_tenant_set};
+use crate::status::{self, READY};
+
+/// Annotation confirming a large prune: its value must equal the number of tenants to delete.
+pub const ANNOTATION_CONFIRM_PRUNE: &str = "khaibao.dev/confirm-prune";
+
+/// Prunes up to this many tenants, or this share of the set, happen without confirmation.
+const PRUNE_FREE_COUNT: usize = 5;
+const PRUNE_FREE_PERCENT: usize = 10;
+
+pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = set.namespace().unwrap_or_default();
+    let name = set.name_any();
+    let sets: Api<TenantSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &ns);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let generation = set.meta().generation;
+    let old = set.status.clone().unwrap_or_default();
+    let mut new = old.clone();
+    new.observed_generation = generation;
+
+    let owned: BTreeMap<String, Arc<Tenant>> = ctx
+        .tenants
+        .state()
+        .into_iter()
+        .filter(|t| {
+            t.namespace().as_deref() == Some(ns.as_str())
+                && t.labels().get(LABEL_TENANT_SET) == Some(&name)
+        })
+        .map(|t| (t.name_any(), t))
+        .collect();
+
+    let desired = match expand_tenant_set(&set) {
+        Ok(d) => d,
+        Err(problems) => {
+            let msg = problems
+                .iter()
+                .map(|d| d.one_line(crate::diagnostics::Lang::En))
+                .collect::<Vec<_>>()
+                .join("; ");
+            status::set_condition(
+                &mut new.conditions,
+                READY,
+                false,
+                "InvalidTenantSet",
+                &msg,
+                generation,
+                &now,
+            );
+            new.last_error = Some(msg);
+            patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    if desired.is_empty() && !owned.is_empty() {
+        let msg = format!(
+            "the selection now yields no unit; keeping the {} tenants made before (fix spec.units, or delete the set)",
+            owned.len()
+        );
+        if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "EmptySelection") {
+            publish(&ctx, &set, EventType::Warning, "EmptySelection", &msg).await;
+        }
+        status::set_condition(
+            &mut new.conditions,
+            READY,
+            false,
+            "EmptySelection",
+            &msg,
+            generation,
+            &now,
+        );
+        patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+        return Ok(Action::await_change());
+    }
+
+    let owner_ref = OwnerReference {
+        api_version: "khaibao.dev/v1alpha1".into(),
+        kind: "TenantSet".into(),
+        name: name.clone(),
+        uid: set.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let mut conflicts = Vec::new();
+    let mut wanted = BTreeSet::new();
+    for manifest in &desired {
+        let tname = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        wanted.insert(tname.clone());
+        if let Some(existing) = ctx
+            .tenants
+            .get(&kube::runtime::reflector::ObjectRef::new(&tname).within(&ns))
+            && existing.labels().get(LABEL_TENANT_SET) != Some(&name)
+        {
+            conflicts.push(format!("{tname}: a Tenant of that name already exists and was not made by this set; it is left as it is"));
+            continue;
+        }
+        let current = owned.get(&tname);
+        if current
+            .is_some_and(|t| serde_json::to_value(&t.spec).ok().as_ref() == Some(&manifest["spec"]))
+        {
+            continue;
+        }
+        let mut m = manifest.clone();
+        m["metadata"]["ownerReferences"] = json!([owner_ref]);
+        match tenants
+            .patch(
+                &tname,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&m),
+            )
+            .await
+        {
+            Ok(_) => ctx.metrics.write("apply"),
+            // Refused by admission (e.g. a unit of another province) or invalid: report, go on.
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 422 || s.code == 400 => {
+                conflicts.push(format!("{tname}: {}", s.message));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let stale: Vec<&String> = owned.keys().filter(|n| !wanted.contains(*n)).collect();
+    let free = PRUNE_FREE_COUNT.max(owned.len() * PRUNE_FREE_PERCENT / 100);
+    let confirmed = set
+        .annotations()
+        .get(ANNOTATION_CONFIRM_PRUNE)
+        .map(String::as_str)
+        == Some(stale.len().to_string().as_str());
+    let mut held = None;
+    if stale.len() > free && !confirmed {
+        let msg = format!(
+            "this change would delete {} of {} tenants; confirm with: kubectl -n {ns} annotate tenantset {name} {ANNOTATION_CONFIRM_PRUNE}={} --overwrite",
+            stale.len(),
+            owned.len(),
+            stale.len()
+        );
+        if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "PruneHeld") {
+            publish(&ctx, &set, EventType::Warning, "PruneHeld", &msg).await;
+        }
+        held = Some(msg);
+    } else {
+        for n in &stale {
+            match tenants.delete(n, &DeleteParams::background()).await {
+                Ok(_) => ctx.metrics.write("delete"),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !stale.is_empty() {
+            info!(tenantset = %format!("{ns}/{name}"), pruned = stale.len(), "pruned tenants no longer selected");
+        }
+    }
+
+    new.desired = desired.len() as i64;
+    new.created = owned.keys().filter(|n| wanted.contains(*n)).count() as i64;
+    new.ready = owned
+        .values()
+        .filter(|t| {
+            wanted.contains(&t.name_any())
+                && t.status
+                    .as_ref()
+                    .is_some_and(|s| status::is_true(&s.conditions, READY))
+        })
+        .count() as i64;
+    new.conflict_count = conflicts.len() as i64;
+    new.conflicts = conflicts.iter().take(10).cloned().collect();
+    new.last_error = held.clone();
+    match held {
+        Some(msg) => status::set_condition(
+            &mut new.conditions,
+            READY,
+            false,
+            "PruneHeld",
+            &msg,
+            generation,
+            &now,
+        ),
+        None if !conflicts.is_empty() => status::set_condition(
+            &mut new.conditions,
+            READY,
+            false,
+            "Conflict",
+            &format!("{} tenant(s) could not be made", conflicts.len()),
+            generation,
+            &now,
+        ),
+        None => {
+            let msg = format!("{}/{} tenants ready", new.ready, new.desired);
+            status::set_condition(
+                &mut new.conditions,
+                READY,
+                new.ready == new.desired,
+                "Reconciled",
+                &msg,
+                generation,
+                &now,
+            )
+        }
+    }
+    patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+async fn publish(ctx: &Context, set: &TenantSet, type_: EventType, reason: &str, note: &str) {
+    let ev = kube::runtime::events::Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if ctx
+        .recorder
+        .publish(&ev, &set.object_ref(&()))
+        .await
+        .is_ok()
+    {
+        ctx.metrics.write("event");
+    }
+}
+
+async fn patch_status_if_changed(
+    api: &Api<TenantSet>,
+    ctx: &Context,
+    name: &str,
+    old: &TenantSetStatus,
+    new: TenantSetStatus,
+) -> Result<(), Error> {
+    if *old == new {
+        return Ok(());
+    }
+    let patch: Value = json!({"status": new});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    ctx.metrics.write("patch_status");
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! TenantSet expansion: a set and the official registry in, the Tenants it stands for out.
+//! The CLI (`render`, `test`, `validate`) and the operator call this same function, so a set
+//! expands identically offline and in the cluster. Pure: no I/O.
+
+use handlebars::Handlebars;
+use serde_json::{Value, json};
+
+use crate::api::{API_VERSION, Level, TenantSet, UnitRef};
+use crate::diagnostics::{Diagnostic, Origin, Text};
+use crate::registry::{Division, units};
+
+/// Label carried by every Tenant a TenantSet made (its value: the set's name).
+pub const LABEL_TENANT_SET: &str = "khaibao.dev/tenant-set";
+
+/// One unit picked by a set.
+struct Picked {
+    level: Level,
+    code: String,
+    name: String,
+    slug: String,
+    province_code: String,
+    type_: String,
+}
+
+fn problem(pointer: &str, en: String, vi: String) -> Diagnostic {
+    Diagnostic::new(
+        "InvalidTenantSet",
+        Origin::Tenant,
+        pointer,
+        Text::new(en, vi),
+    )
+}
+
+/// The Tenants of `set`, in code order, as manifests (no status, no owner reference: the
+/// operator adds that). Values strings are templates over `unit`.
+pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let division: Division = match set.spec.division.as_deref().unwrap_or("34").parse() {
+        Ok(d) => d,
+        Err(e) => {
+            return Err(vec![problem(
+                "/spec/division",
+                e,
+                "phân cấp phải là 63 hoặc 34".into(),
+            )]);
+        }
+    };
+    let reg = units(division);
+    let sel = &set.spec.units;
+    let mut picked: Vec<Picked> = Vec::new();
+    if let Some(pc) = &sel.communes_of {
+        match reg.province(pc) {
+            None => problems.push(problem(
+                "/spec/units/communesOf",
+                format!("no province has code {pc:?} in the {division}-province division"),
+                format!("không có tỉnh mã {pc:?} trong danh mục {division} tỉnh"),
+            )),
+            Some(_) => picked.extend(reg.communes_of(pc).map(|c| Picked {
+                level: Level::Commune,
+                code: c.code.clone(),
+                name: c.name.clone(),
+                slug: c.slug.clone(),
+                province_code: c.province_code.clone(),
+                type_: c.division_type.clone(),
+            })),
+        }
+    }
+    for (i, code) in sel.codes.iter().enumerate() {
+        if let Some(p) = reg.province(code).filter(|_| code.len() == 2) {
+            picked.push(Picked {
+                level: Level::Province,
+                code: p.code.clone(),
+                name: p.name.clone(),
+                slug: p.slug.clone(),
+                province_code: p.code.clone(),
+                type_: p.division_type.clone(),
+            });
+        } else if let Some(c) = reg.commune(code) {
+            picked.push(Picked {
+                level: Level::Commune,
+                code: c.code.clone(),
+                name: c.name.clone(),
+                slug: c.slug.clone(),
+                province_code: c.province_code.clone(),
+                type_: c.division_type.clone(),
+            });
+        } else {
+            problems.push(problem(
+                &format!("/spec/units/codes/{i}"),
+                format!("no unit has code {code:?} in the {division}-province division"),
+                format!("không có đơn vị mã {code:?} trong danh mục {division} tỉnh"),
+            ));
+        }
+    }
+    picked.retain(|p| sel.types.is_empty() || sel.types.contains(&p.type_));
+    picked.retain(|p| !sel.exclude.contains(&p.code));
+    picked.sort_by(|a, b| a.code.cmp(&b.code));
+    picked.dedup_by(|a, b| a.code == b.code);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let namespace = set
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let set_name = set.metadata.name.clone().unwrap_or_default();
+    let mut engine = Handlebars::new();
+    engine.set_strict_mode(true);
+    // Values are data inside a JSON structure here, never YAML text: no quoting needed.
+    engine.register_escape_fn(handlebars::no_escape);
+    let mut out = Vec::with_capacity(picked.len());
+    for p in &picked {
+        let ctx = json!({"unit": {"code": p.code, "name": p.name, "slug": p.slug, "level": p.level.as_str(),
+                                  "provinceCode": p.province_code, "type": p.type_}});
+        let values = match &set.spec.values {
+            Some(v) => match template_values(&engine, v, &ctx, "/spec/values") {
+                Ok(v) => Some(v),
+                Err(d) => {
+                    problems.push(d);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let unit = UnitRef {
+            level: p.level,
+            code: p.code.clone(),
+            name: p.name.clone(),
+            province_code: (p.level == Level::Commune).then(|| p.province_code.clone()),
+            division: Some(division.as_str().to_string()),
+        };
+        let mut spec = json!({"platform": set.spec.platform, "unit": unit});
+        if let Some(parent) = set
+            .spec
+            .parent
+            .as_ref()
+            .filter(|_| p.level == Level::Commune)
+        {
+            spec["parent"] = json!(parent);
+        }
+        if let Some(v) = values {
+            spec["values"] = v;
+        }
+        if set.spec.suspend {
+            spec["suspend"] = json!(true);
+        }
+        out.push(json!({
+            "apiVersion": API_VERSION, "kind": "Tenant",
+            "metadata": {"name": p.slug, "namespace": namespace, "labels": {LABEL_TENANT_SET: set_name}},
+            "spec": spec,
+        }));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn template_values(
+    engine: &Handlebars<'_>,
+    v: &Value,
+    ctx: &Value,
+    pointer: &str,
+) -> Result<Value, Diagnostic> {
+    Ok(match v {
+        Value::String(s) if s.contains("{{") => {
+            Value::String(engine.render_template(s, ctx).map_err(|e| {
+                problem(
+                    pointer,
+                    format!("value template {s:?} does not render: {}", e.reason()),
+                    format!("mẫu giá trị {s:?} không kết xuất được: {}", e.reason()),
+                )
+            })?)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| template_values(engine, x, ctx, &format!("{pointer}/{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    Ok((
+                        k.clone(),
+                        template_values(engine, x, ctx, &format!("{pointer}/{k}"))?,
+                    ))
+                })
+                .collect::<Result<_, Diagnostic>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{TenantSetSpec, UnitSelector};
+
+    fn set(selector: UnitSelector, values: Option<Value>) -> TenantSet {
+        let mut s = TenantSet::new(
+            "xa-phuong",
+            TenantSetSpec {
+                platform: "dichvucong".into(),
+                division: None,
+                units: selector,
+                parent: Some("ha-noi".into()),
+                values,
+                suspend: false,
+            },
+        );
+        s.metadata.namespace = Some("tinh-01".into());
+        s
+    }
+
+    #[test]
+    fn every_commune_of_a_province() {
+        let s = set(
+            UnitSelector {
+                communes_of: Some("01".into()),
+                ..Default::default()
+            },
+            Some(
+                json!({"branding": {"title": "Cổng {{unit.name}}"}, "domain": "{{unit.slug}}.ha-noi.gov.vn"}),
+            ),
+        );
+        let tenants = expand_tenant_set(&s).unwrap();
+        assert_eq!(tenants.len(), 126);
+        let first = &tenants[0];
+        assert_eq!(first["metadata"]["name"], "phuong-ba-dinh");
+        assert_eq!(first["metadata"]["labels"][LABEL_TENANT_SET], "xa-phuong");
+        assert_eq!(first["spec"]["parent"], "ha-noi");
+        assert_eq!(first["spec"]["unit"]["provinceCode"], "01");
+        assert_eq!(
+            first["spec"]["values"]["branding"]["title"],
+            "Cổng Phường Ba Đình"
+        );
+        assert_eq!(
+            first["spec"]["values"]["domain"],
+            "phuong-ba-dinh.ha-noi.gov.vn"
+        );
+    }
+
+    #[test]
+    fn filters_and_inline_codes() {
+        let s = set(
+            UnitSelector {
+                communes_of: Some("01".into()),
+                types: vec!["xã".into()],
+                exclude: vec!["00004".into()],
+                ..Default::default()
+            },
+            None,
+        );
+        let t = expand_tenant_set(&s).unwrap();
+        assert!(t.iter().all(|x| {
+            x["spec"]["unit"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("Xã")
+        }));
+        let s = set(
+            UnitSelector {
+                codes: vec!["01".into(), "00004".into(), "99999".into()],
+                ..Default::default()
+            },
+            None,
+        );
+        let e = expand_tenant_set(&s).unwrap_err();
+        assert_eq!(e[0].pointer, "/spec/units/codes/2");
+    }
+
+    #[test]
+    fn a_bad_value_template_is_reported() {
+        let s = set(
+            UnitSelector {
+                codes: vec!["00004".into()],
+                ..Default::default()
+            },
+            Some(json!({"x": "{{unit.nope}}"})),
+        );
+        let e = expand_tenant_set(&s).unwrap_err();
+        assert_eq!(e[0].pointer, "/spec/values/x");
+    }
+}
