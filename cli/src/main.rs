@@ -109,10 +109,23 @@ enum Command {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
-    /// Show what applying would change in the cluster (exit 1 when something would)
+    /// Show what applying would change in the cluster (exit 1 when something would); with
+    /// --offline, what a platform change does to every tenant, without a cluster
     Diff {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Compare two versions of a platform instead of the cluster
+        #[arg(long, requires_all = ["platform_from", "platform_to"])]
+        offline: bool,
+        /// The platform folder as it is now
+        #[arg(long, value_name = "DIR", requires = "offline")]
+        platform_from: Option<PathBuf>,
+        /// The platform folder as it will be
+        #[arg(long, value_name = "DIR", requires = "offline")]
+        platform_to: Option<PathBuf>,
+        /// With --offline: a unified diff per tenant, not only the summary
+        #[arg(long)]
+        details: bool,
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
@@ -261,7 +274,15 @@ fn main() -> ExitCode {
             dry_run,
             cluster,
         } => cluster::apply::run(g, &cluster, &paths, dry_run),
-        Command::Diff { paths, cluster } => cluster::diff::run(g, &cluster, &paths),
+        Command::Diff {
+            paths,
+            offline: true,
+            platform_from: Some(from),
+            platform_to: Some(to),
+            details,
+            ..
+        } => commands::fleet_diff::run(g, &from, &to, &paths, details),
+        Command::Diff { paths, cluster, .. } => cluster::diff::run(g, &cluster, &paths),
         Command::Status {
             platform,
             output,

@@ -2,6 +2,7 @@
 
 pub mod crds;
 pub mod explain;
+pub mod fleet_diff;
 pub mod generate;
 pub mod platform;
 pub mod render;
