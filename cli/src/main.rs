@@ -133,6 +133,9 @@ enum Command {
     Status {
         #[arg(long)]
         platform: Option<String>,
+        /// Every tenant of one province (the province and its communes)
+        #[arg(long, value_name = "CODE")]
+        province: Option<String>,
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
         output: StatusFormat,
         #[command(flatten)]
@@ -285,9 +288,16 @@ fn main() -> ExitCode {
         Command::Diff { paths, cluster, .. } => cluster::diff::run(g, &cluster, &paths),
         Command::Status {
             platform,
+            province,
             output,
             cluster,
-        } => cluster::status::run(g, &cluster, platform.as_deref(), output),
+        } => cluster::status::run(
+            g,
+            &cluster,
+            platform.as_deref(),
+            province.as_deref(),
+            output,
+        ),
         Command::Province {
             action:
                 ProvinceAction::Grant {

@@ -12,7 +12,13 @@ use super::{ClusterArgs, block_on, explain};
 use crate::commands::USAGE;
 use crate::{Global, StatusFormat};
 
-pub fn run(g: &Global, cluster: &ClusterArgs, platform: Option<&str>, format: StatusFormat) -> u8 {
+pub fn run(
+    g: &Global,
+    cluster: &ClusterArgs,
+    platform: Option<&str>,
+    province: Option<&str>,
+    format: StatusFormat,
+) -> u8 {
     let lang = g.lang();
     block_on(async {
         let client = match cluster.client().await {
@@ -44,6 +50,9 @@ pub fn run(g: &Global, cluster: &ClusterArgs, platform: Option<&str>, format: St
             eprintln!("error: no platform named {n:?} in the cluster");
             return USAGE;
         }
+        if let Some(code) = province {
+            return drill_down(&tenants, &platforms, code, format, lang);
+        }
         let mut summary = Vec::new();
         for p in &platforms {
             let name = p.name_any();
@@ -65,7 +74,14 @@ pub fn run(g: &Global, cluster: &ClusterArgs, platform: Option<&str>, format: St
                     })
                 })
                 .collect();
+            let revision = p
+                .status
+                .as_ref()
+                .and_then(|s| s.revision.clone())
+                .unwrap_or_default();
+            let provinces = by_province(&mine, &revision);
             summary.push(json!({
+                "provincesTable": provinces,
                 "platform": name,
                 "displayName": p.spec.display_name,
                 "revision": p.status.as_ref().and_then(|s| s.revision.clone()),
@@ -133,6 +149,49 @@ fn print_table(summary: &[serde_json::Value], lang: Lang) {
         ]);
     }
     println!("{t}");
+    for s in summary {
+        let rows = s["provincesTable"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            continue;
+        }
+        let mut pt = comfy_table::Table::new();
+        pt.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+        pt.set_header(if vi {
+            vec![
+                "MÃ",
+                "TỈNH",
+                "TỈNH SẴN SÀNG",
+                "XÃ/PHƯỜNG SẴN SÀNG",
+                "LỖI",
+                "PHIÊN BẢN MỚI",
+            ]
+        } else {
+            vec![
+                "CODE",
+                "PROVINCE",
+                "PROVINCE READY",
+                "COMMUNES READY",
+                "FAILING",
+                "ON REVISION",
+            ]
+        });
+        for r in rows {
+            pt.add_row(vec![
+                r["code"].as_str().unwrap_or_default().to_string(),
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["provinceReady"].as_str().unwrap_or_default().to_string(),
+                format!("{}/{}", r["communesReady"], r["communes"]),
+                r["failing"].to_string(),
+                format!("{}/{}", r["onRevision"], r["tenants"]),
+            ]);
+        }
+        println!(
+            "{} {}",
+            if vi { "Nền tảng" } else { "Platform" },
+            s["platform"].as_str().unwrap_or_default()
+        );
+        println!("{pt}");
+    }
     let failing: Vec<&serde_json::Value> = summary
         .iter()
         .flat_map(|s| s["notReadyTenants"].as_array().into_iter().flatten())
@@ -176,4 +235,133 @@ fn print_table(summary: &[serde_json::Value], lang: Lang) {
             failing.len() - 50
         );
     }
+}
+
+/// One row per province: its own tenant, its communes, failures, and how many are on the
+/// platform's current revision.
+fn by_province(tenants: &[&Tenant], revision: &str) -> Vec<serde_json::Value> {
+    let mut rows: std::collections::BTreeMap<String, serde_json::Value> =
+        std::collections::BTreeMap::new();
+    for t in tenants {
+        let u = &t.spec.unit;
+        let code = u.province_code.clone().unwrap_or_else(|| u.code.clone());
+        let division: khaibao::registry::Division = u
+            .division
+            .as_deref()
+            .unwrap_or("34")
+            .parse()
+            .unwrap_or_default();
+        let name = khaibao::registry::units(division)
+            .province(&code)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let row = rows.entry(code.clone()).or_insert_with(|| {
+            json!({"code": code, "name": name, "provinceReady": "-", "communes": 0, "communesReady": 0, "failing": 0, "onRevision": 0, "tenants": 0})
+        });
+        let ready = is_ready(t);
+        let inc =
+            |row: &mut serde_json::Value, k: &str| row[k] = json!(row[k].as_i64().unwrap_or(0) + 1);
+        inc(row, "tenants");
+        if t.status.as_ref().and_then(|s| s.revision.as_deref()) == Some(revision) {
+            inc(row, "onRevision");
+        }
+        if !ready
+            && t.status
+                .as_ref()
+                .is_some_and(|s| condition(&s.conditions, READY).is_some())
+        {
+            inc(row, "failing");
+        }
+        match u.level {
+            khaibao::api::Level::Province => {
+                row["provinceReady"] = json!(if ready { "✓" } else { "✗" })
+            }
+            khaibao::api::Level::Commune => {
+                inc(row, "communes");
+                if ready {
+                    inc(row, "communesReady");
+                }
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// `--province CODE`: every tenant of one province (its own and its communes').
+fn drill_down(
+    tenants: &[Tenant],
+    platforms: &[Platform],
+    code: &str,
+    format: StatusFormat,
+    lang: Lang,
+) -> u8 {
+    let names: Vec<String> = platforms.iter().map(|p| p.name_any()).collect();
+    let rows: Vec<serde_json::Value> = tenants
+        .iter()
+        .filter(|t| names.contains(&t.spec.platform))
+        .filter(|t| t.spec.unit.code == code || t.spec.unit.province_code.as_deref() == Some(code))
+        .map(|t| {
+            let c = t
+                .status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, READY));
+            json!({
+                "tenant": format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any()),
+                "platform": t.spec.platform,
+                "unit": format!("{} {}", t.spec.unit.code, t.spec.unit.name),
+                "ready": is_ready(t),
+                "reason": c.map(|c| c.reason.clone()).unwrap_or_else(|| "Pending".into()),
+                "revision": t.status.as_ref().and_then(|s| s.revision.clone()),
+                "endpoint": t.status.as_ref().and_then(|s| s.endpoint.clone()),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        eprintln!("error: no tenant of province {code:?} in the cluster");
+        return USAGE;
+    }
+    match format {
+        StatusFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ),
+        StatusFormat::Yaml => print!("{}", khaibao::yaml::to_yaml_document(&json!(rows))),
+        StatusFormat::Table => {
+            let vi = lang == Lang::Vi;
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            t.set_header(if vi {
+                vec![
+                    "ĐƠN VỊ",
+                    "NỀN TẢNG",
+                    "MÃ",
+                    "SẴN SÀNG",
+                    "LÝ DO",
+                    "PHIÊN BẢN",
+                    "ĐỊA CHỈ",
+                ]
+            } else {
+                vec![
+                    "TENANT", "PLATFORM", "UNIT", "READY", "REASON", "REVISION", "ENDPOINT",
+                ]
+            });
+            for r in &rows {
+                t.add_row(vec![
+                    r["tenant"].as_str().unwrap_or_default().to_string(),
+                    r["platform"].as_str().unwrap_or_default().to_string(),
+                    r["unit"].as_str().unwrap_or_default().to_string(),
+                    if r["ready"].as_bool() == Some(true) {
+                        "✓".into()
+                    } else {
+                        "✗".into()
+                    },
+                    r["reason"].as_str().unwrap_or_default().to_string(),
+                    r["revision"].as_str().unwrap_or("-").to_string(),
+                    r["endpoint"].as_str().unwrap_or("-").to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    0
 }
