@@ -141,6 +141,15 @@ enum Command {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
+    /// Write the national picture as one self-contained HTML page
+    Report {
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+        #[arg(long)]
+        platform: Option<String>,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// Province self-service: namespaces and permissions
     Province {
         #[command(subcommand)]
@@ -308,6 +317,11 @@ fn main() -> ExitCode {
                     cluster,
                 },
         } => cluster::province::grant(g, &cluster, &code, &group, &division, print),
+        Command::Report {
+            html,
+            platform,
+            cluster,
+        } => cluster::report::run(g, &cluster, platform.as_deref(), &html),
         Command::Crds => commands::crds::run(),
         Command::Platform {
             action: PlatformAction::Lint { dir },

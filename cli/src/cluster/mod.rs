@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod diff;
 pub mod province;
+pub mod report;
 pub mod status;
 
 use std::path::PathBuf;

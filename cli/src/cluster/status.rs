@@ -20,86 +20,97 @@ pub fn run(
     format: StatusFormat,
 ) -> u8 {
     let lang = g.lang();
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
-        let platforms: Api<Platform> = Api::all(client.clone());
-        let tenants: Api<Tenant> = Api::all(client.clone());
-        let (platforms, tenants) = match (
-            platforms.list(&ListParams::default()).await,
-            tenants.list(&ListParams::default()).await,
-        ) {
-            (Ok(p), Ok(t)) => (p.items, t.items),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("error: {}", explain(&e));
-                return USAGE;
-            }
-        };
-        let platforms: Vec<Platform> = platforms
-            .into_iter()
-            .filter(|p| platform.is_none_or(|n| p.name_any() == n))
-            .collect();
-        if let Some(n) = platform
-            && platforms.is_empty()
-        {
-            eprintln!("error: no platform named {n:?} in the cluster");
-            return USAGE;
+    let (platforms, tenants) = match block_on(fetch(cluster, platform)) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(code) = province {
+        return drill_down(&tenants, &platforms, code, format, lang);
+    }
+    let summary = summarize(&platforms, &tenants);
+    match format {
+        StatusFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        ),
+        StatusFormat::Yaml => print!("{}", khaibao::yaml::to_yaml_document(&json!(summary))),
+        StatusFormat::Table => print_table(&summary, lang),
+    }
+    0
+}
+
+/// Platforms (all, or the one named) and every Tenant, or the exit code after an error.
+pub async fn fetch(
+    cluster: &ClusterArgs,
+    platform: Option<&str>,
+) -> Result<(Vec<Platform>, Vec<Tenant>), u8> {
+    let client = cluster.client().await.map_err(|e| {
+        eprintln!("error: {e}");
+        USAGE
+    })?;
+    let platforms: Api<Platform> = Api::all(client.clone());
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let (platforms, tenants) = match (
+        platforms.list(&ListParams::default()).await,
+        tenants.list(&ListParams::default()).await,
+    ) {
+        (Ok(p), Ok(t)) => (p.items, t.items),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {}", explain(&e));
+            return Err(USAGE);
         }
-        if let Some(code) = province {
-            return drill_down(&tenants, &platforms, code, format, lang);
-        }
-        let mut summary = Vec::new();
-        for p in &platforms {
-            let name = p.name_any();
-            let mine: Vec<&Tenant> = tenants.iter().filter(|t| t.spec.platform == name).collect();
-            let ready = mine.iter().filter(|t| is_ready(t)).count();
-            let by_level = |level: khaibao::api::Level| {
-                mine.iter().filter(|t| t.spec.unit.level == level).count()
-            };
-            let failing: Vec<serde_json::Value> = mine
-                .iter()
-                .filter(|t| !is_ready(t))
-                .map(|t| {
-                    let c = t.status.as_ref().and_then(|s| condition(&s.conditions, READY));
-                    json!({
-                        "tenant": format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any()),
-                        "unit": format!("{} {}", t.spec.unit.code, t.spec.unit.name),
-                        "reason": c.map(|c| c.reason.clone()).unwrap_or_else(|| "Pending".into()),
-                        "message": c.map(|c| c.message.clone()).unwrap_or_else(|| "not reconciled yet".into()),
-                    })
+    };
+    let platforms: Vec<Platform> = platforms
+        .into_iter()
+        .filter(|p| platform.is_none_or(|n| p.name_any() == n))
+        .collect();
+    if let Some(n) = platform
+        && platforms.is_empty()
+    {
+        eprintln!("error: no platform named {n:?} in the cluster");
+        return Err(USAGE);
+    }
+    Ok((platforms, tenants))
+}
+
+/// The national picture per platform: counts, one row per province, tenants not Ready.
+pub fn summarize(platforms: &[Platform], tenants: &[Tenant]) -> Vec<serde_json::Value> {
+    let mut summary = Vec::new();
+    for p in platforms {
+        let name = p.name_any();
+        let mine: Vec<&Tenant> = tenants.iter().filter(|t| t.spec.platform == name).collect();
+        let ready = mine.iter().filter(|t| is_ready(t)).count();
+        let by_level =
+            |level: khaibao::api::Level| mine.iter().filter(|t| t.spec.unit.level == level).count();
+        let failing: Vec<serde_json::Value> = mine
+            .iter()
+            .filter(|t| !is_ready(t))
+            .map(|t| {
+                let c = t.status.as_ref().and_then(|s| condition(&s.conditions, READY));
+                json!({
+                    "tenant": format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any()),
+                    "unit": format!("{} {}", t.spec.unit.code, t.spec.unit.name),
+                    "reason": c.map(|c| c.reason.clone()).unwrap_or_else(|| "Pending".into()),
+                    "message": c.map(|c| c.message.clone()).unwrap_or_else(|| "not reconciled yet".into()),
                 })
-                .collect();
-            let revision = p
-                .status
-                .as_ref()
-                .and_then(|s| s.revision.clone())
-                .unwrap_or_default();
-            let provinces = by_province(&mine, &revision);
-            summary.push(json!({
-                "provincesTable": provinces,
-                "platform": name,
-                "displayName": p.spec.display_name,
-                "revision": p.status.as_ref().and_then(|s| s.revision.clone()),
-                "tenants": mine.len(), "ready": ready, "notReady": mine.len() - ready,
-                "provinces": by_level(khaibao::api::Level::Province), "communes": by_level(khaibao::api::Level::Commune),
-                "notReadyTenants": failing,
-            }));
-        }
-        match format {
-            StatusFormat::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&summary).unwrap_or_default()
-            ),
-            StatusFormat::Yaml => print!("{}", khaibao::yaml::to_yaml_document(&json!(summary))),
-            StatusFormat::Table => print_table(&summary, lang),
-        }
-        0
-    })
+            })
+            .collect();
+        let revision = p
+            .status
+            .as_ref()
+            .and_then(|s| s.revision.clone())
+            .unwrap_or_default();
+        summary.push(json!({
+            "provincesTable": by_province(&mine, &revision),
+            "platform": name,
+            "displayName": p.spec.display_name,
+            "revision": p.status.as_ref().and_then(|s| s.revision.clone()),
+            "tenants": mine.len(), "ready": ready, "notReady": mine.len() - ready,
+            "provinces": by_level(khaibao::api::Level::Province), "communes": by_level(khaibao::api::Level::Commune),
+            "notReadyTenants": failing,
+        }));
+    }
+    summary
 }
 
 fn is_ready(t: &Tenant) -> bool {
