@@ -12,6 +12,7 @@ pub mod api;
 pub mod diagnostics;
 pub mod pipeline;
 pub mod registry;
+pub mod rollout;
 pub mod status;
 
 #[cfg(feature = "client")]
