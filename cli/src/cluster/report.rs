@@ -83,7 +83,11 @@ pub fn render_html(summary: &[Value], lang: Lang) -> String {
             let x = 30 + i * (w + 4);
             // A light track shows the full height, tinted red when the province has failures,
             // so a province with nothing Ready is still visible.
-            let track = if n(&r["failing"]) > 0 { "#ffcdd2" } else { "#eeeeee" };
+            let track = if n(&r["failing"]) > 0 {
+                "#ffcdd2"
+            } else {
+                "#eeeeee"
+            };
             svg.push_str(&format!(
                 "<g><title>{} {}: {ready}/{tenants}</title><rect x=\"{x}\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"{track}\"/><rect x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{bar}\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\" font-size=\"8\" transform=\"rotate(-90 {} {})\">{}</text></g>",
                 esc(r["code"].as_str().unwrap_or_default()),
