@@ -9,7 +9,9 @@
 # Builds the binaries first (cached, see build-controlplane.sh). Logs go to
 # STATE_DIR/logs, PIDs to STATE_DIR/pids/*.pid. The last line on stdout is the
 # path of the admin kubeconfig (STATE_DIR/kubeconfig). If the control plane of
-# STATE_DIR is already running and ready, it just prints that path.
+# STATE_DIR is already running and ready, it just prints that path. Each
+# component's command line is kept in STATE_DIR/pids/*.cmdline (NUL-separated)
+# so that e2e/restart-apiserver.sh can start the API server again.
 # Stop it with e2e/stop-controlplane.sh [STATE_DIR].
 #
 # Environment:
@@ -188,6 +190,8 @@ launch() { # name binary args...
 	local name="$1"; shift
 	local pidfile="$PIDS/$name.pid"
 	: >"$LOGS/$name.log"
+	# The exact command line, NUL-separated, for e2e/restart-apiserver.sh.
+	printf '%s\0' "$@" >"$PIDS/$name.cmdline"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
 		</dev/null >>"$LOGS/$name.log" 2>&1 &

@@ -10,7 +10,7 @@ pub enum Error {
     Cluster(#[from] ClusterError),
     #[error("platform {name} is still used by {count} tenant(s)")]
     PlatformInUse { name: String, count: usize },
-    #[error("owned objects are not indexed yet")]
+    #[error("the caches (owned objects, tenants, platforms) are not synced yet")]
     NotReady,
 }
 

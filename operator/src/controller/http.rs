@@ -22,13 +22,10 @@ pub async fn serve(addr: SocketAddr, ctx: Arc<Context>) -> std::io::Result<()> {
 }
 
 async fn readyz(State(ctx): State<Arc<Context>>) -> (StatusCode, &'static str) {
-    if ctx.index.is_ready() {
+    if ctx.caches_ready() {
         (StatusCode::OK, "ok")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "owned objects not indexed yet",
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
     }
 }
 

@@ -101,6 +101,17 @@ impl Context {
         result
     }
 
+    /// True once every cache a reconcile reads has completed its initial list: the owned-object
+    /// index, the Tenants and the Platforms. Before that a missing platform or tenant only means
+    /// "not listed yet" (a false PlatformNotFound, or a platform deleted while tenants still use
+    /// it because none were seen).
+    pub fn caches_ready(&self) -> bool {
+        use futures::FutureExt;
+        self.index.is_ready()
+            && self.tenants.wait_until_ready().now_or_never().is_some()
+            && self.platforms.wait_until_ready().now_or_never().is_some()
+    }
+
     pub fn watches_kind(&self, kind: &str) -> bool {
         self.watched.contains(kind)
     }
@@ -139,6 +150,35 @@ impl Context {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(key);
         }
+    }
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`. Serializing `new` alone is not
+/// enough: fields it no longer has (a cleared `lastError`, a tenant count that went away) would
+/// stay in the cluster, the stored status would never equal the computed one, and every
+/// reconcile would write it again.
+pub(crate) fn merge_patch(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_patch(ov, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys().filter(|k| !n.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
     }
 }
 
@@ -322,7 +362,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             event
         })
         .touched_objects();
-        let (s1, s2) = split(stream);
+        let (s1, s2) = split(ar.kind.clone(), stream);
         tenant_controller =
             tenant_controller.watches_stream_with(s1, |o| owner_tenant(&o.metadata), ar.clone());
         platform_controller =
@@ -372,11 +412,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
 
     let tenant_run = tenant_controller
+        .trigger_backoff(TriggerBackoff::new())
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
         .run(reconcile_tenant, tenant_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let platform_run = platform_controller
+        .trigger_backoff(TriggerBackoff::new())
         .with_config(
             controller::Config::default()
                 .concurrency(2)
@@ -394,6 +436,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Api::<Tenant>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
+    .trigger_backoff(TriggerBackoff::new())
     .with_config(
         controller::Config::default()
             .concurrency(2)
@@ -422,8 +465,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Duplicates a stream of owned objects so both controllers see each change.
+/// Duplicates a stream of owned objects so both controllers see each change. Watch errors stop
+/// here: the owned-object watcher already retries with its own backoff, and a controller's
+/// trigger stream pauses *all* of its triggers after every error it sees (exponentially, up to
+/// a minute). Forwarded, the errors queued during an API server outage kept the Tenant
+/// controller paused for many minutes after the API server was back.
 fn split<S>(
+    kind: String,
     stream: S,
 ) -> (
     impl futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
@@ -432,7 +480,7 @@ fn split<S>(
 where
     S: futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
 {
-    let (tx1, rx1) = tokio::sync::mpsc::unbounded_channel();
+    let (tx1, rx1) = tokio::sync::mpsc::unbounded_channel::<PartialMeta>();
     let (tx2, rx2) = tokio::sync::mpsc::unbounded_channel::<PartialMeta>();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -440,21 +488,49 @@ where
             match item {
                 Ok(o) => {
                     let _ = tx2.send(o.clone());
-                    if tx1.send(Ok(o)).is_err() {
+                    if tx1.send(o).is_err() {
                         break;
                     }
                 }
-                Err(e) => {
-                    if tx1.send(Err(e)).is_err() {
-                        break;
-                    }
-                }
+                Err(e) => warn!(%kind, error = %e, "watching owned objects failed; retrying"),
             }
         }
     });
-    let s1 = tokio_stream_from(rx1);
+    let s1 = tokio_stream_from(rx1).map(Ok);
     let s2 = tokio_stream_from(rx2).map(Ok);
     (s1, s2)
+}
+
+/// How long a controller's trigger stream pauses after a watch error: 0.5 s, doubling up to 5 s,
+/// back to 0.5 s after the next event. kube's default grows to 30 s plus up to as much jitter,
+/// so after an API server outage the operator sat idle for up to a minute after it was back.
+struct TriggerBackoff {
+    next: Duration,
+}
+
+impl TriggerBackoff {
+    const MIN: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        TriggerBackoff { next: Self::MIN }
+    }
+}
+
+impl Iterator for TriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(Self::MAX);
+        Some(current)
+    }
+}
+
+impl kube::runtime::utils::Backoff for TriggerBackoff {
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
 }
 
 type PartialMeta = kube::core::PartialObjectMeta<DynamicObject>;
@@ -463,4 +539,23 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_status_patch_removes_what_the_new_status_no_longer_has() {
+        let old = json!({"revision": "a", "lastError": "boom", "tenants": {"ready": 1, "provinceReady": 1},
+                         "conditions": [{"type": "Ready", "status": "False"}]});
+        let new = json!({"revision": "a", "tenants": {"ready": 0},
+                         "conditions": [{"type": "Ready", "status": "True"}]});
+        assert_eq!(
+            super::merge_patch(&old, &new),
+            json!({"lastError": null, "tenants": {"ready": 0, "provinceReady": null},
+                   "conditions": [{"type": "Ready", "status": "True"}]})
+        );
+        assert_eq!(super::merge_patch(&new, &new), json!({}));
+    }
 }

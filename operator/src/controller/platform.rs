@@ -28,7 +28,7 @@ pub fn owner_key(name: &str) -> String {
 pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = platform.name_any();
     let api: Api<Platform> = Api::all(ctx.client.clone());
-    if !ctx.index.is_ready() {
+    if !ctx.caches_ready() {
         return Err(Error::NotReady);
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
@@ -271,9 +271,16 @@ async fn patch_status_if_changed(
     api.patch_status(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": new})),
+        &Patch::Merge(json!({"status": status_patch(old, &new)?})),
     )
     .await?;
     ctx.metrics.write("patch_status");
     Ok(())
+}
+
+/// The merge patch from the stored status to the new one (removed fields set to null).
+fn status_patch(old: &PlatformStatus, new: &PlatformStatus) -> Result<serde_json::Value, Error> {
+    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
+    let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
+    Ok(super::merge_patch(&old, &new))
 }

@@ -35,7 +35,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     let ns = tenant.namespace().unwrap_or_default();
     let name = tenant.name_any();
     let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), &ns);
-    if !ctx.index.is_ready() {
+    if !ctx.caches_ready() {
         return Err(Error::NotReady);
     }
     if tenant.meta().deletion_timestamp.is_some() {
@@ -103,14 +103,18 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         }
     };
     let owned = ctx.index.objects_of(&owner);
-    if let Some(recorded) = up_to_date(&ctx, &owner, &old, &rendered, &owned) {
-        let status =
-            Outcome::applied(&rendered, recorded).finish(&old, tenant.meta().generation, &now);
+    let recorded = recorded_objects(&ctx, &owner, &old, &rendered);
+    if let Some(recorded) = &recorded
+        && up_to_date(recorded, &rendered, &owned)
+    {
+        let status = Outcome::applied(&rendered, recorded.clone()).finish(
+            &old,
+            tenant.meta().generation,
+            &now,
+        );
         patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
         return Ok(Action::requeue(ctx.resync));
     }
-    let drifted =
-        !old.objects.is_empty() && old.applied_hash.as_deref() == Some(rendered.hash.as_str());
     let objects = match apply_desired_objects(&ctx, &rendered).await {
         Ok(o) => o,
         Err(e) => {
@@ -126,9 +130,22 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         }
     };
     let pruned = prune_stale_objects(&ctx, &rendered, &owned).await?;
-    create_generated_secrets(&ctx, &platform, &rendered, &owned).await?;
+    let created = create_generated_secrets(&ctx, &platform, &rendered, &owned).await?;
     ctx.remember_applied(&owner, &rendered.hash, &objects);
-    if drifted {
+    // Restored: the same desired objects had been applied, and applying them again changed or
+    // recreated something. A re-apply only because the index had not yet seen our own last
+    // write is a no-op (same resourceVersion) and is not reported.
+    let restored = recorded.as_ref().is_some_and(|recorded| {
+        created > 0
+            || objects.iter().any(|o| {
+                recorded
+                    .iter()
+                    .find(|r| r.kind == o.kind && r.name == o.name)
+                    .map(|r| &r.resource_version)
+                    != Some(&o.resource_version)
+            })
+    });
+    if restored {
         publish(
             &ctx,
             &tenant,
@@ -220,21 +237,31 @@ fn unit_declared_by_another(tenant: &Tenant, ctx: &Context) -> Option<String> {
         .map(|(_, ns, name)| format!("{}/{name}", ns.unwrap_or_default()))
 }
 
-/// `Some(applied objects)` when there is nothing to write: the same objects were applied and
-/// nobody changed or deleted them since. What was applied is remembered in memory (the status
+/// The objects (with the resourceVersions written) of the last apply of exactly these desired
+/// objects, if they were applied before. What was applied is remembered in memory (the status
 /// written after an apply may not be in the cache yet) and in status (after a restart).
-fn up_to_date(
+fn recorded_objects(
     ctx: &Context,
     owner: &str,
     old: &TenantStatus,
     rendered: &RenderedTenant,
-    owned: &[OwnedMeta],
 ) -> Option<Vec<ObjectReference>> {
-    let recorded: Vec<ObjectReference> = match ctx.applied(owner) {
-        Some((hash, objects)) if hash == rendered.hash => objects,
-        _ if old.applied_hash.as_deref() == Some(rendered.hash.as_str()) => old.objects.clone(),
-        _ => return None,
-    };
+    match ctx.applied(owner) {
+        Some((hash, objects)) if hash == rendered.hash => Some(objects),
+        _ if old.applied_hash.as_deref() == Some(rendered.hash.as_str()) => {
+            Some(old.objects.clone())
+        }
+        _ => None,
+    }
+}
+
+/// True when there is nothing to write: the `recorded` objects are still as applied (nobody
+/// changed or deleted them since), the generated secrets exist and nothing stale is left.
+fn up_to_date(
+    recorded: &[ObjectReference],
+    rendered: &RenderedTenant,
+    owned: &[OwnedMeta],
+) -> bool {
     let desired: HashSet<(&str, &str)> = rendered
         .objects
         .iter()
@@ -261,7 +288,7 @@ fn up_to_date(
         desired.contains(&(m.kind.as_str(), m.name.as_str()))
             || secrets.contains(&(m.kind.as_str(), m.name.as_str()))
     });
-    (all_present && secrets_present && nothing_stale).then_some(recorded)
+    all_present && secrets_present && nothing_stale
 }
 
 /// Server-side applies every desired object; returns them with the resourceVersions written.
@@ -331,12 +358,14 @@ pub(super) async fn delete_object(ctx: &Context, m: &OwnedMeta) -> Result<(), Er
     }
 }
 
+/// Creates the generated secrets that do not exist yet. Returns how many were created.
 async fn create_generated_secrets(
     ctx: &Context,
     platform: &CompiledPlatform,
     rendered: &RenderedTenant,
     owned: &[OwnedMeta],
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
+    let mut created = 0;
     for placeholder in &rendered.generated_secrets {
         if owned
             .iter()
@@ -358,9 +387,10 @@ async fn create_generated_secrets(
         .await?
         {
             ctx.metrics.write("create");
+            created += 1;
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 /// Deletion: remove everything the tenant owns, then release the finalizer. Works when the
@@ -504,7 +534,7 @@ async fn patch_status_if_changed(
     api.patch_status(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": new})),
+        &Patch::Merge(json!({"status": status_patch(old, &new)?})),
     )
     .await?;
     ctx.metrics.write("patch_status");
@@ -527,4 +557,11 @@ pub fn children_of(
         .filter(|t| t.namespace() == ns && t.spec.parent.as_deref() == Some(name.as_str()))
         .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
         .collect()
+}
+
+/// The merge patch from the stored status to the new one (removed fields set to null).
+fn status_patch(old: &TenantStatus, new: &TenantStatus) -> Result<serde_json::Value, Error> {
+    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
+    let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
+    Ok(super::merge_patch(&old, &new))
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Starts the kube-apiserver of a control plane made by start-controlplane.sh
+# again, with the exact command line it was first started with (kept in
+# STATE_DIR/pids/kube-apiserver.cmdline), and waits for /readyz. Used by the
+# e2e tests to simulate an API server outage: kill the PID in
+# STATE_DIR/pids/kube-apiserver.pid, wait, then run this script.
+#
+#   e2e/restart-apiserver.sh STATE_DIR
+#
+# If the API server is still running it is stopped first (TERM, then KILL
+# after 15 s), so the script is also a plain restart. etcd and the controller
+# manager are left alone. The log is appended to STATE_DIR/logs. The last line
+# on stdout is the kubeconfig path, as with start-controlplane.sh.
+#
+# Environment:
+#   KHAIBAO_CP_TIMEOUT   seconds to wait for readiness (default 120)
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE_DIR="${1:?usage: e2e/restart-apiserver.sh STATE_DIR}"
+STATE_DIR="$(cd "$STATE_DIR" && pwd)"
+CERTS="$STATE_DIR/certs"
+PIDS="$STATE_DIR/pids"
+LOGS="$STATE_DIR/logs"
+NAME=kube-apiserver
+PIDFILE="$PIDS/$NAME.pid"
+CMDLINE="$PIDS/$NAME.cmdline"
+TIMEOUT="${KHAIBAO_CP_TIMEOUT:-120}"
+
+log() { printf '[restart-apiserver] %s\n' "$*" >&2; }
+
+[[ -s "$CMDLINE" ]] || {
+	log "ERROR: $CMDLINE is missing: start the control plane with $E2E_DIR/start-controlplane.sh first"
+	exit 1
+}
+
+is_ours() { # pid
+	[[ -r "/proc/$1/cmdline" ]] || return 1
+	tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "/$NAME "
+}
+
+if [[ -f "$PIDFILE" ]]; then
+	pid="$(cat "$PIDFILE")"
+	if [[ "$pid" =~ ^[0-9]+$ ]] && is_ours "$pid"; then
+		log "stopping $NAME (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		deadline=$((SECONDS + 15))
+		while is_ours "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+		is_ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do is_ours "$pid" || break; sleep 0.1; done
+	fi
+	rm -f "$PIDFILE"
+fi
+
+mapfile -d '' ARGS <"$CMDLINE"
+mkdir -p "$LOGS"
+# As start-controlplane.sh: own session, the recorded PID is the binary's.
+# shellcheck disable=SC2016 # expanded by the inner shell
+setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDFILE" "${ARGS[@]}" \
+	</dev/null >>"$LOGS/$NAME.log" 2>&1 &
+for ((i = 0; i < 100; i++)); do [[ -s "$PIDFILE" ]] && break; sleep 0.05; done
+[[ -s "$PIDFILE" ]] || { log "ERROR: $NAME did not start"; exit 1; }
+pid="$(cat "$PIDFILE")"
+log "started $NAME (pid $pid, log $LOGS/$NAME.log)"
+
+API="https://127.0.0.1:$(sed -n 's/^api_port=//p' "$STATE_DIR/ports")"
+deadline=$((SECONDS + TIMEOUT))
+until [[ "$(curl -sS --max-time 5 --cacert "$CERTS/serving-ca.crt" --cert "$CERTS/admin.crt" \
+	--key "$CERTS/admin.key" "$API/readyz" 2>/dev/null)" == ok ]]; do
+	is_ours "$pid" || { log "ERROR: $NAME exited; last lines of its log:"; tail -n 25 "$LOGS/$NAME.log" >&2; exit 1; }
+	((SECONDS < deadline)) || { log "ERROR: timed out after ${TIMEOUT}s waiting for /readyz"; exit 1; }
+	sleep 0.2
+done
+log "ready: $API"
+echo "$STATE_DIR/kubeconfig"
