@@ -12,6 +12,7 @@ mod platform;
 mod secrets;
 mod tenant;
 mod tenant_set;
+mod writes;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

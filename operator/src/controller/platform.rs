@@ -14,6 +14,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::info;
 
+use super::writes::publish;
 use super::{Context, Error, finalizers};
 use crate::api::{Level, Platform, PlatformStatus};
 use crate::cluster::{FIELD_MANAGER, apply_object};
@@ -48,7 +49,14 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
     match ctx.compiled(&platform) {
         Err(msg) => {
             if status::condition(&old.conditions, READY).is_none_or(|c| c.message != msg) {
-                publish(&ctx, &platform, EventType::Warning, "InvalidPlatform", &msg).await;
+                publish(
+                    &ctx,
+                    platform.as_ref(),
+                    EventType::Warning,
+                    "InvalidPlatform",
+                    &msg,
+                )
+                .await;
             }
             status::set_condition(
                 &mut new.conditions,
@@ -230,24 +238,6 @@ async fn ensure_namespace(ctx: &Context, namespace: &str, platform: &str) -> Res
     Ok(())
 }
 
-async fn publish(ctx: &Context, platform: &Platform, type_: EventType, reason: &str, note: &str) {
-    let ev = kube::runtime::events::Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if ctx
-        .recorder
-        .publish(&ev, &platform.object_ref(&()))
-        .await
-        .is_ok()
-    {
-        ctx.metrics.write("event");
-    }
-}
-
 async fn patch_status_if_changed(
     api: &Api<Platform>,
     ctx: &Context,
@@ -255,9 +245,6 @@ async fn patch_status_if_changed(
     old: &PlatformStatus,
     new: PlatformStatus,
 ) -> Result<(), Error> {
-    if *old == new {
-        return Ok(());
-    }
     for condition in ["ready", "failed", "total"] {
         let label = super::metrics::ConditionLabel {
             platform: name.to_string(),
@@ -268,19 +255,5 @@ async fn patch_status_if_changed(
             .get_or_create(&label)
             .set(new.tenants.get(condition).copied().unwrap_or(0));
     }
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": status_patch(old, &new)?})),
-    )
-    .await?;
-    ctx.metrics.write("patch_status");
-    Ok(())
-}
-
-/// The merge patch from the stored status to the new one (removed fields set to null).
-fn status_patch(old: &PlatformStatus, new: &PlatformStatus) -> Result<serde_json::Value, Error> {
-    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
-    let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
-    Ok(super::merge_patch(&old, &new))
+    super::writes::patch_status_if_changed(api, ctx, name, old, &new).await
 }

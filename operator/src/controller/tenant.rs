@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::owned_index::OwnedMeta;
+use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error, finalizers};
 use crate::api::{Level, ObjectReference, Tenant, TenantStatus};
 use crate::diagnostics::Lang;
@@ -57,7 +57,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         Ok(p) => p,
         Err(status) => {
             let status = status.finish(&old, tenant.meta().generation, &now);
-            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Ok(Action::requeue(Duration::from_secs(60)));
         }
     };
@@ -71,13 +71,13 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             "unit {} ({}) is already declared on platform {} by tenant {holder}; nothing was applied",
             tenant.spec.unit.code, tenant.spec.unit.name, tenant.spec.platform
         );
-        publish(&ctx, &tenant, EventType::Warning, "Conflict", &msg).await;
+        publish(&ctx, tenant.as_ref(), EventType::Warning, "Conflict", &msg).await;
         let status = Outcome::failed(CONFLICT, "DuplicateUnit", msg).finish(
             &old,
             tenant.meta().generation,
             &now,
         );
-        patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+        patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
         return Ok(Action::await_change());
     }
     let rendered = match platform.render_tenant(&tenant, parent.as_deref()) {
@@ -90,7 +90,14 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 .collect::<Vec<_>>()
                 .join("; ");
             if old.last_error.as_deref() != Some(msg.as_str()) {
-                publish(&ctx, &tenant, EventType::Warning, "RenderFailed", &msg).await;
+                publish(
+                    &ctx,
+                    tenant.as_ref(),
+                    EventType::Warning,
+                    "RenderFailed",
+                    &msg,
+                )
+                .await;
             }
             let status = Outcome::failed(
                 RENDERED,
@@ -98,7 +105,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 msg,
             )
             .finish(&old, tenant.meta().generation, &now);
-            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Ok(Action::await_change());
         }
     };
@@ -112,7 +119,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             tenant.meta().generation,
             &now,
         );
-        patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+        patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
         return Ok(Action::requeue(ctx.resync));
     }
     let objects = match apply_desired_objects(&ctx, &rendered).await {
@@ -125,7 +132,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 tenant.meta().generation,
                 &now,
             );
-            patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Err(e);
         }
     };
@@ -148,7 +155,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if restored {
         publish(
             &ctx,
-            &tenant,
+            tenant.as_ref(),
             EventType::Normal,
             "Restored",
             "objects changed or deleted by hand were restored",
@@ -158,7 +165,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if pruned > 0 {
         publish(
             &ctx,
-            &tenant,
+            tenant.as_ref(),
             EventType::Normal,
             "Pruned",
             &format!("deleted {pruned} object(s) no longer rendered"),
@@ -167,7 +174,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     }
     info!(tenant = %owner, revision = %rendered.revision, objects = objects.len(), pruned, "applied");
     let status = Outcome::applied(&rendered, objects).finish(&old, tenant.meta().generation, &now);
-    patch_status_if_changed(&api, &ctx, &name, &old, status).await?;
+    patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
     Ok(Action::requeue(ctx.resync))
 }
 
@@ -412,20 +419,6 @@ async fn delete_owned_objects(
     Ok(Action::await_change())
 }
 
-async fn publish(ctx: &Context, tenant: &Tenant, type_: EventType, reason: &str, note: &str) {
-    let ev = kube::runtime::events::Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&ev, &tenant.object_ref(&())).await {
-        Ok(()) => ctx.metrics.write("event"),
-        Err(e) => warn!(error = %e, "could not publish event"),
-    }
-}
-
 /// The outcome of one reconcile, turned into a status.
 struct Outcome {
     failed: Option<(&'static str, String, String)>, // condition, reason, message
@@ -520,27 +513,6 @@ fn endpoint(r: &RenderedTenant) -> Option<String> {
     Some(format!("{}://{host}", if tls { "https" } else { "http" }))
 }
 
-/// Writes status only when it differs from what is stored.
-async fn patch_status_if_changed(
-    api: &Api<Tenant>,
-    ctx: &Context,
-    name: &str,
-    old: &TenantStatus,
-    new: TenantStatus,
-) -> Result<(), Error> {
-    if *old == new {
-        return Ok(());
-    }
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": status_patch(old, &new)?})),
-    )
-    .await?;
-    ctx.metrics.write("patch_status");
-    Ok(())
-}
-
 /// Communes whose parent is `tenant` (they re-render when their province changes).
 pub fn children_of(
     tenant: &Tenant,
@@ -557,11 +529,4 @@ pub fn children_of(
         .filter(|t| t.namespace() == ns && t.spec.parent.as_deref() == Some(name.as_str()))
         .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
         .collect()
-}
-
-/// The merge patch from the stored status to the new one (removed fields set to null).
-fn status_patch(old: &TenantStatus, new: &TenantStatus) -> Result<serde_json::Value, Error> {
-    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
-    let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
-    Ok(super::merge_patch(&old, &new))
 }

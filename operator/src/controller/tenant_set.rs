@@ -13,11 +13,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::info;
 
+use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error};
-use crate::api::{Tenant, TenantSet, TenantSetStatus};
+use crate::api::{Tenant, TenantSet};
 use crate::cluster::FIELD_MANAGER;
 use crate::pipeline::{LABEL_TENANT_SET, expand_tenant_set};
 use crate::status::{self, READY};
@@ -69,7 +70,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
                 &now,
             );
             new.last_error = Some(msg);
-            patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+            patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
             return Ok(Action::await_change());
         }
     };
@@ -79,7 +80,14 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             owned.len()
         );
         if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "EmptySelection") {
-            publish(&ctx, &set, EventType::Warning, "EmptySelection", &msg).await;
+            publish(
+                &ctx,
+                set.as_ref(),
+                EventType::Warning,
+                "EmptySelection",
+                &msg,
+            )
+            .await;
         }
         status::set_condition(
             &mut new.conditions,
@@ -90,7 +98,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             generation,
             &now,
         );
-        patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+        patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
         return Ok(Action::await_change());
     }
 
@@ -159,7 +167,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             stale.len()
         );
         if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "PruneHeld") {
-            publish(&ctx, &set, EventType::Warning, "PruneHeld", &msg).await;
+            publish(&ctx, set.as_ref(), EventType::Warning, "PruneHeld", &msg).await;
         }
         held = Some(msg);
     } else {
@@ -221,41 +229,6 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             )
         }
     }
-    patch_status_if_changed(&sets, &ctx, &name, &old, new).await?;
+    patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
     Ok(Action::requeue(Duration::from_secs(300)))
-}
-
-async fn publish(ctx: &Context, set: &TenantSet, type_: EventType, reason: &str, note: &str) {
-    let ev = kube::runtime::events::Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if ctx
-        .recorder
-        .publish(&ev, &set.object_ref(&()))
-        .await
-        .is_ok()
-    {
-        ctx.metrics.write("event");
-    }
-}
-
-async fn patch_status_if_changed(
-    api: &Api<TenantSet>,
-    ctx: &Context,
-    name: &str,
-    old: &TenantSetStatus,
-    new: TenantSetStatus,
-) -> Result<(), Error> {
-    if *old == new {
-        return Ok(());
-    }
-    let patch: Value = json!({"status": new});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
-    ctx.metrics.write("patch_status");
-    Ok(())
 }
