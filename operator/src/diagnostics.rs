@@ -107,6 +107,15 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Several diagnostics as one line (conditions, events, status): `first; second; ...`.
+pub fn summary(diagnostics: &[Diagnostic], lang: Lang) -> String {
+    diagnostics
+        .iter()
+        .map(|d| d.one_line(lang))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Renders a JSON pointer the way users write paths: `/spec/values/theme/0` → `spec.values.theme[0]`.
 pub fn dotted_path(pointer: &str) -> String {
     let mut out = String::new();

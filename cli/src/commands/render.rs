@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use khaibao::yaml::to_yaml_document;
 use serde_json::{Value, json};
 
-use super::{INVALID, load};
+use super::{INVALID, invalid_reports, load};
 use crate::fleet::{render_fleet, tenant_key};
 use crate::report::{Report, print_all};
 use crate::{Format, Global};
@@ -15,15 +15,7 @@ pub fn run(g: &Global, paths: &[PathBuf], format: Format, include_shared: bool) 
         Err(code) => return code,
     };
     let fleet = render_fleet(&inputs);
-    let mut reports: Vec<Report> = inputs.problems.clone();
-    for r in fleet.compiled.values().filter_map(|c| c.as_ref().err()) {
-        reports.extend(r.iter().cloned());
-    }
-    for o in &fleet.outcomes {
-        if let Err(r) = &o.result {
-            reports.extend(r.iter().cloned());
-        }
-    }
+    let reports = invalid_reports(&inputs, &fleet);
     if !reports.is_empty() {
         // Nothing is printed to stdout when anything is invalid: a partial render piped into
         // `kubectl apply` would apply half a country.

@@ -2,10 +2,10 @@ use std::path::PathBuf;
 
 use khaibao::diagnostics::Lang;
 
-use super::{INVALID, load};
+use super::{INVALID, invalid_reports, load};
 use crate::Global;
 use crate::fleet::{render_fleet, skip_teardown};
-use crate::report::{Report, print_all};
+use crate::report::print_all;
 
 pub fn run(g: &Global, paths: &[PathBuf]) -> u8 {
     let inputs = match load(g, paths) {
@@ -13,17 +13,8 @@ pub fn run(g: &Global, paths: &[PathBuf]) -> u8 {
         Err(code) => return code,
     };
     let fleet = render_fleet(&inputs);
-    let mut reports: Vec<Report> = inputs.problems.clone();
-    for r in fleet.compiled.values().filter_map(|c| c.as_ref().err()) {
-        reports.extend(r.iter().cloned());
-    }
-    let mut failed = 0;
-    for o in &fleet.outcomes {
-        if let Err(r) = &o.result {
-            failed += 1;
-            reports.extend(r.iter().cloned());
-        }
-    }
+    let reports = invalid_reports(&inputs, &fleet);
+    let failed = fleet.outcomes.iter().filter(|o| o.result.is_err()).count();
     print_all(&reports, g.lang());
     let total = fleet.outcomes.len();
     skip_teardown(inputs, fleet);

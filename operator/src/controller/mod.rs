@@ -90,11 +90,7 @@ impl Context {
         let result = CompiledPlatform::compile(platform)
             .map(Arc::new)
             .map_err(|problems| {
-                problems
-                    .iter()
-                    .map(|d| d.one_line(crate::diagnostics::Lang::En))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En)
             });
         if let Ok(mut cache) = self.compiled.lock() {
             cache.insert(name, (key, result.clone()));
@@ -192,8 +188,8 @@ fn object_key<K: Resource>(o: &K) -> String {
 }
 
 async fn reconcile_tenant(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = object_key(t.as_ref());
-    let span = info_span!("reconcile", tenant = %key);
+    let key = backoff_key(t.as_ref());
+    let span = info_span!("reconcile", tenant = %object_key(t.as_ref()));
     let started = std::time::Instant::now();
     let result = tenant::reconcile(t, ctx.clone()).instrument(span).await;
     record(&ctx, "tenant", &key, started, &result);
@@ -201,8 +197,8 @@ async fn reconcile_tenant(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, E
 }
 
 async fn reconcile_platform(p: Arc<Platform>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = p.name_any();
-    let span = info_span!("reconcile", platform = %key);
+    let key = backoff_key(p.as_ref());
+    let span = info_span!("reconcile", platform = %p.name_any());
     let started = std::time::Instant::now();
     let result = platform::reconcile(p, ctx.clone()).instrument(span).await;
     record(&ctx, "platform", &key, started, &result);
@@ -237,36 +233,29 @@ fn record(
 }
 
 async fn reconcile_tenant_set(s: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = object_key(s.as_ref());
-    let span = info_span!("reconcile", tenantset = %key);
+    let key = backoff_key(s.as_ref());
+    let span = info_span!("reconcile", tenantset = %object_key(s.as_ref()));
     let started = std::time::Instant::now();
     let result = tenant_set::reconcile(s, ctx.clone()).instrument(span).await;
     record(&ctx, "tenantset", &key, started, &result);
     result
 }
 
-fn tenant_set_error_policy(s: Arc<TenantSet>, e: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!("tenantset/{}", object_key(s.as_ref()));
-    warn!(tenantset = %key, error = %e, "reconcile failed; retrying with backoff");
-    Action::requeue(ctx.backoff(&key))
+/// The key of an object's failure count: kind, namespace and name, so a Tenant and a TenantSet
+/// of the same name never share a backoff.
+fn backoff_key<K: Resource<DynamicType = ()>>(o: &K) -> String {
+    format!("{}/{}", K::kind(&()), object_key(o))
 }
 
-fn tenant_error_policy(t: Arc<Tenant>, e: &Error, ctx: Arc<Context>) -> Action {
+/// One error policy for every controller: a short fixed wait while caches fill, otherwise the
+/// object's exponential backoff.
+fn error_policy<K: Resource<DynamicType = ()>>(o: Arc<K>, e: &Error, ctx: Arc<Context>) -> Action {
     if matches!(e, Error::NotReady) {
         return Action::requeue(Duration::from_secs(1));
     }
-    let key = object_key(t.as_ref());
-    warn!(tenant = %key, error = %e, "reconcile failed; retrying with backoff");
+    let key = backoff_key(o.as_ref());
+    warn!(object = %key, error = %e, "reconcile failed; retrying with backoff");
     Action::requeue(ctx.backoff(&key))
-}
-
-fn platform_error_policy(p: Arc<Platform>, e: &Error, ctx: Arc<Context>) -> Action {
-    if matches!(e, Error::NotReady) {
-        return Action::requeue(Duration::from_secs(1));
-    }
-    let key = p.name_any();
-    warn!(platform = %key, error = %e, "reconcile failed; retrying with backoff");
-    Action::requeue(ctx.backoff(&format!("platform/{key}")))
 }
 
 /// Maps an owned object (by its owner annotation) to the tenant to reconcile.
@@ -416,7 +405,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .trigger_backoff(TriggerBackoff::new())
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
-        .run(reconcile_tenant, tenant_error_policy, ctx.clone())
+        .run(reconcile_tenant, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let platform_run = platform_controller
         .trigger_backoff(TriggerBackoff::new())
@@ -426,7 +415,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .debounce(Duration::from_secs(1)),
         )
         .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
-        .run(reconcile_platform, platform_error_policy, ctx.clone())
+        .run(reconcile_platform, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     // TenantSets own their Tenants through ownerReferences: a Tenant change wakes its set.
     let tenant_set_run = Controller::new(
@@ -444,7 +433,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .debounce(Duration::from_secs(1)),
     )
     .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
-    .run(reconcile_tenant_set, tenant_set_error_policy, ctx.clone())
+    .run(reconcile_tenant_set, error_policy, ctx.clone())
     .for_each(|_| futures::future::ready(()));
     info!(concurrency = settings.concurrency, "controllers started");
 

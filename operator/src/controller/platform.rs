@@ -70,11 +70,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         }
         Ok(compiled) => match compiled.render_shared() {
             Err(problems) => {
-                let msg = problems
-                    .iter()
-                    .map(|d| d.one_line(crate::diagnostics::Lang::En))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
                 status::set_condition(
                     &mut new.conditions,
                     READY,

@@ -20,7 +20,6 @@ use super::owned_index::OwnedMeta;
 use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error, finalizers};
 use crate::api::{Level, ObjectReference, Tenant, TenantStatus};
-use crate::diagnostics::Lang;
 use crate::pipeline::{CompiledPlatform, RenderedTenant};
 use crate::status::{self, APPLIED, CONFLICT, DEGRADED, READY, RENDERED};
 
@@ -84,11 +83,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         Ok(r) => r,
         Err(problems) => {
             // Same words as `khaibao validate`; the previously applied objects stay untouched.
-            let msg = problems
-                .iter()
-                .map(|d| d.one_line(Lang::En))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
             if old.last_error.as_deref() != Some(msg.as_str()) {
                 publish(
                     &ctx,

@@ -55,11 +55,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     let desired = match expand_tenant_set(&set) {
         Ok(d) => d,
         Err(problems) => {
-            let msg = problems
-                .iter()
-                .map(|d| d.one_line(crate::diagnostics::Lang::En))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
             status::set_condition(
                 &mut new.conditions,
                 READY,
