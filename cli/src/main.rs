@@ -150,6 +150,11 @@ enum Command {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
+    /// Follow and steer a platform's rollout: status, pause, resume, undo
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
     /// Province self-service: namespaces and permissions
     Province {
         #[command(subcommand)]
@@ -193,6 +198,34 @@ enum ProvinceAction {
         /// Print the objects instead of applying them
         #[arg(long)]
         print: bool,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// Waves, progress, failures and ETA of the platform's rollout
+    Status {
+        platform: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Start no new wave until resumed
+    Pause {
+        platform: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Continue a paused rollout
+    Resume {
+        platform: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Go back to the previous revision (in waves; at once for an unfinished rollout)
+    Undo {
+        platform: String,
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
@@ -322,6 +355,16 @@ fn main() -> ExitCode {
             platform,
             cluster,
         } => cluster::report::run(g, &cluster, platform.as_deref(), &html),
+        Command::Rollout { action } => {
+            use cluster::rollout::Action;
+            let (action, platform, cluster) = match action {
+                RolloutAction::Status { platform, cluster } => (Action::Status, platform, cluster),
+                RolloutAction::Pause { platform, cluster } => (Action::Pause, platform, cluster),
+                RolloutAction::Resume { platform, cluster } => (Action::Resume, platform, cluster),
+                RolloutAction::Undo { platform, cluster } => (Action::Undo, platform, cluster),
+            };
+            cluster::rollout::run(g, &cluster, action, &platform)
+        }
         Command::Crds => commands::crds::run(),
         Command::Platform {
             action: PlatformAction::Lint { dir },

@@ -30,7 +30,7 @@ pub use fixtures::{
     assert_no_secret_leaks, conditions_summary, events_text, is_true, platform_manifest,
     platform_revision, tenant_label, tenant_ready,
 };
-pub use operator::{Operator, OperatorOptions, operator_binary, tail};
+pub use operator::{Operator, OperatorOptions, cli_binary, operator_binary, tail};
 
 /// The workspace root (`/work/main`), where `charts/`, `examples/` and `platforms/` live.
 pub fn workspace_root() -> PathBuf {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::controlplane::{ControlPlane, LEASE_NAMESPACE};
 use crate::workspace_root;
 
-const BUILD_COMMAND: &str = "cargo build -p khaibao --features operator --bin khaibao-operator";
+const BUILD_COMMAND: &str = "cargo build -p khaibao-cli && cargo build -p khaibao --features operator --bin khaibao-operator";
 
 /// How one operator replica runs.
 #[derive(Clone, Debug)]
@@ -48,7 +48,17 @@ impl OperatorOptions {
 /// The operator binary: `KHAIBAO_OPERATOR_BIN`, else `target/debug/khaibao-operator` (under
 /// `CARGO_TARGET_DIR` when set). This crate never builds it.
 pub fn operator_binary() -> anyhow::Result<PathBuf> {
-    let path = match std::env::var_os("KHAIBAO_OPERATOR_BIN") {
+    built_binary("KHAIBAO_OPERATOR_BIN", "khaibao-operator")
+}
+
+/// The CLI binary: `KHAIBAO_CLI_BIN`, else `target/debug/khaibao` (under `CARGO_TARGET_DIR`
+/// when set). This crate never builds it.
+pub fn cli_binary() -> anyhow::Result<PathBuf> {
+    built_binary("KHAIBAO_CLI_BIN", "khaibao")
+}
+
+fn built_binary(env: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
         None => std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -60,12 +70,12 @@ pub fn operator_binary() -> anyhow::Result<PathBuf> {
                 }
             })
             .unwrap_or_else(|| workspace_root().join("target"))
-            .join("debug/khaibao-operator"),
+            .join("debug")
+            .join(name),
     };
     if !path.is_file() {
         bail!(
-            "the operator binary {} does not exist; build it first with `{BUILD_COMMAND}` \
-             (or point KHAIBAO_OPERATOR_BIN at one)",
+            "{} does not exist; build it first with `{BUILD_COMMAND}` (or point {env} at one)",
             path.display()
         );
     }

@@ -1,34 +1,133 @@
-//! Rollout planning, pure: given where every tenant of a platform is (which revision it is
-//! assigned, whether it is Ready or failed there) and the platform's rollout policy, decide the
-//! next step — which tenants move to the target revision now, or wait, or halt. The operator
-//! records assignments on the Tenants, so the plan can be recomputed from the cluster at any
-//! time and a restarted operator continues exactly where it was.
+//! Rollout planning, pure. A rollout moves a platform's tenants from one revision to another in
+//! waves: the canaries, then batches. The waves are fixed when the rollout starts as a [`Plan`]:
+//! the canary keys and the last key of every batch, so the wave of a tenant is a function of its
+//! `namespace/name` alone — tenants created or deleted during the rollout never shift another
+//! tenant into a different wave, and nothing per tenant has to be written to assign it. The
+//! operator keeps the plan and the number of waves started in the Platform's status; everything
+//! else is recomputed from the tenants, so a restarted operator continues where it was.
 
-use crate::api::RolloutPolicy;
+use crate::api::{PlatformStatus, RolloutPolicy, RolloutStatus};
+
+/// At most this many waves: the plan lives in a status, which must stay small at any scale.
+/// A batch size that would need more waves is enlarged.
+pub const MAX_WAVES: usize = 200;
+/// At most this many canaries are listed in a status.
+pub const MAX_CANARIES: usize = 50;
+
+/// The waves of one rollout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Wave 0 when not empty.
+    pub canaries: Vec<String>,
+    /// The last key of each batch wave, ascending. A key after the last end falls in the last
+    /// wave (a tenant created after the plan was made).
+    pub wave_ends: Vec<String>,
+}
+
+impl Plan {
+    /// Plans waves over `keys` (any order): the canaries (listed, or the first `canaryCount`),
+    /// then batches of `batch` (a count or a percentage) in key order.
+    pub fn new(keys: &[String], policy: &RolloutPolicy) -> Plan {
+        let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut canaries: Vec<&str> = policy
+            .canary
+            .iter()
+            .map(String::as_str)
+            .filter(|c| keys.binary_search(c).is_ok())
+            .collect();
+        if canaries.is_empty() {
+            let n = usize::try_from(policy.canary_count.unwrap_or(1))
+                .unwrap_or(1)
+                .min(keys.len());
+            canaries = keys[..n].to_vec();
+        }
+        canaries.truncate(MAX_CANARIES);
+        canaries.sort_unstable();
+        let rest: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| canaries.binary_search(k).is_err())
+            .collect();
+        let mut batch = quantity(policy.batch.as_deref(), keys.len(), 10).max(1);
+        batch = batch.max(rest.len().div_ceil(MAX_WAVES));
+        Plan {
+            canaries: canaries.iter().map(|s| s.to_string()).collect(),
+            wave_ends: rest
+                .chunks(batch)
+                .filter_map(|c| c.last())
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// Waves in all.
+    pub fn waves(&self) -> usize {
+        usize::from(!self.canaries.is_empty()) + self.wave_ends.len().max(1)
+    }
+
+    /// The wave `key` is in.
+    pub fn wave_of(&self, key: &str) -> usize {
+        wave_of(&self.canaries, &self.wave_ends, key)
+    }
+
+    /// The plan a rollout status records.
+    pub fn of(rollout: &RolloutStatus) -> Plan {
+        Plan {
+            canaries: rollout.canaries.clone(),
+            wave_ends: rollout.wave_ends.clone(),
+        }
+    }
+}
+
+fn wave_of(canaries: &[String], wave_ends: &[String], key: &str) -> usize {
+    if canaries.iter().any(|c| c == key) {
+        return 0;
+    }
+    let i = wave_ends.partition_point(|end| end.as_str() < key);
+    usize::from(!canaries.is_empty()) + i.min(wave_ends.len().saturating_sub(1))
+}
+
+/// The revision the tenant `key` (`namespace/name`) renders, from its platform's status: during
+/// a rollout `to` once its wave has started and `from` before; otherwise the platform's
+/// revision. `None` until the platform has been reconciled once.
+pub fn assigned_revision<'a>(status: &'a PlatformStatus, key: &str) -> Option<&'a str> {
+    match &status.rollout {
+        Some(r) if r.is_active() => {
+            let started = usize::try_from(r.waves_started).unwrap_or(0);
+            Some(if wave_of(&r.canaries, &r.wave_ends, key) < started {
+                r.to.as_str()
+            } else {
+                r.from.as_str()
+            })
+        }
+        _ => status.revision.as_deref(),
+    }
+}
 
 /// One tenant as the planner sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantState {
-    /// `namespace/name`: the order of waves after the canaries.
+    /// `namespace/name`.
     pub key: String,
-    /// Whether the tenant is assigned the target revision already.
-    pub on_target: bool,
-    /// Ready on the revision it is assigned.
+    /// Ready on the target revision.
     pub ready: bool,
-    /// Failed on the target revision (render/apply error, or not Ready within the wave timeout).
+    /// Failed on the target revision (render/apply error, conflict, or not Ready within the
+    /// wave timeout).
     pub failed: bool,
 }
 
 /// What to do now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Every tenant is on the target revision and none failed beyond the budget.
+    /// Every wave has moved and settled.
     Complete,
-    /// Move these tenants to the target revision (the next wave).
-    Move { wave: usize, tenants: Vec<String> },
-    /// The current wave is not Ready yet.
+    /// Start wave `wave` (0-based): its tenants move to the target revision.
+    Move { wave: usize, tenants: usize },
+    /// Tenants of the started waves are not Ready yet.
     Wait { wave: usize, pending: usize },
-    /// Failures passed `maxFailures`: nobody else moves until the policy or templates change.
+    /// Failures passed `maxFailures`: nobody else moves until the platform changes.
     Halted { failures: usize, allowed: usize },
     /// `spec.rollout.paused` is set.
     Paused,
@@ -39,7 +138,7 @@ pub enum Step {
 pub struct Progress {
     pub total: usize,
     pub on_target: usize,
-    pub ready_on_target: usize,
+    pub ready: usize,
     pub failed: usize,
 }
 
@@ -57,51 +156,36 @@ pub fn quantity(spec: Option<&str>, total: usize, default: usize) -> usize {
     s.parse().unwrap_or(default)
 }
 
-/// Waves: the canaries (listed, or the first `canaryCount`), then batches in key order.
-pub fn waves(states: &[TenantState], policy: &RolloutPolicy) -> Vec<Vec<String>> {
-    let mut keys: Vec<&str> = states.iter().map(|s| s.key.as_str()).collect();
-    keys.sort_unstable();
-    let mut canaries: Vec<&str> = policy
-        .canary
-        .iter()
-        .map(String::as_str)
-        .filter(|c| keys.contains(c))
-        .collect();
-    if canaries.is_empty() {
-        let n = usize::try_from(policy.canary_count.unwrap_or(1))
-            .unwrap_or(1)
-            .min(keys.len());
-        canaries = keys[..n].to_vec();
+/// The policy used when a platform declares none: one wave, nothing halts it — what applying
+/// the change everywhere at once would do, still reported as a rollout.
+pub fn all_at_once() -> RolloutPolicy {
+    RolloutPolicy {
+        canary_count: Some(0),
+        batch: Some("100%".into()),
+        max_failures: Some("100%".into()),
+        ..Default::default()
     }
-    let rest: Vec<&str> = keys
-        .iter()
-        .copied()
-        .filter(|k| !canaries.contains(k))
-        .collect();
-    let batch = quantity(policy.batch.as_deref(), keys.len(), 10).max(1);
-    let mut out = Vec::new();
-    if !canaries.is_empty() {
-        out.push(canaries.iter().map(|s| s.to_string()).collect());
-    }
-    out.extend(
-        rest.chunks(batch)
-            .map(|c| c.iter().map(|s| s.to_string()).collect()),
-    );
-    out
 }
 
-pub fn progress(states: &[TenantState]) -> Progress {
+/// Progress of the tenants: those in the first `started` waves are on the target.
+pub fn progress(plan: &Plan, started: usize, states: &[TenantState]) -> Progress {
+    let moved = || states.iter().filter(|s| plan.wave_of(&s.key) < started);
     Progress {
         total: states.len(),
-        on_target: states.iter().filter(|s| s.on_target).count(),
-        ready_on_target: states.iter().filter(|s| s.on_target && s.ready).count(),
-        failed: states.iter().filter(|s| s.on_target && s.failed).count(),
+        on_target: moved().count(),
+        ready: moved().filter(|s| s.ready).count(),
+        failed: moved().filter(|s| s.failed).count(),
     }
 }
 
-/// The next step of a rollout.
-pub fn next_step(states: &[TenantState], policy: &RolloutPolicy) -> Step {
-    let p = progress(states);
+/// The next step of a rollout whose first `started` waves have moved.
+pub fn next_step(
+    plan: &Plan,
+    started: usize,
+    states: &[TenantState],
+    policy: &RolloutPolicy,
+) -> Step {
+    let p = progress(plan, started, states);
     let allowed = quantity(policy.max_failures.as_deref(), p.total, 0);
     if p.failed > allowed {
         return Step::Halted {
@@ -109,39 +193,43 @@ pub fn next_step(states: &[TenantState], policy: &RolloutPolicy) -> Step {
             allowed,
         };
     }
+    let pending = p.on_target - p.ready - p.failed;
+    if started >= plan.waves() && pending == 0 {
+        return Step::Complete;
+    }
     if policy.paused {
         return Step::Paused;
     }
-    let on_target = |k: &str| states.iter().any(|s| s.key == k && s.on_target);
-    let settled = |k: &str| {
-        states
-            .iter()
-            .any(|s| s.key == k && s.on_target && (s.ready || s.failed))
-    };
-    for (i, wave) in waves(states, policy).into_iter().enumerate() {
-        let moved = wave.iter().filter(|k| on_target(k)).count();
-        if moved < wave.len() {
-            let tenants = wave.into_iter().filter(|k| !on_target(k)).collect();
-            return Step::Move { wave: i, tenants };
-        }
-        let pending = wave.iter().filter(|k| !settled(k)).count();
-        if pending > 0 {
-            return Step::Wait { wave: i, pending };
-        }
+    if pending > 0 {
+        return Step::Wait {
+            wave: started.saturating_sub(1),
+            pending,
+        };
     }
-    Step::Complete
+    let tenants = states
+        .iter()
+        .filter(|s| plan.wave_of(&s.key) == started)
+        .count();
+    Step::Move {
+        wave: started,
+        tenants,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("tinh-{i:02}/t")).collect()
+    }
+
     fn states(n: usize) -> Vec<TenantState> {
-        (0..n)
-            .map(|i| TenantState {
-                key: format!("tinh-{i:02}/t"),
-                on_target: false,
-                ready: true,
+        keys(n)
+            .into_iter()
+            .map(|key| TenantState {
+                key,
+                ready: false,
                 failed: false,
             })
             .collect()
@@ -156,13 +244,12 @@ mod tests {
         }
     }
 
-    fn apply(states: &mut [TenantState], step: &Step, fail: &[&str]) {
-        if let Step::Move { tenants, .. } = step {
-            for s in states.iter_mut().filter(|s| tenants.contains(&s.key)) {
-                s.on_target = true;
-                s.failed = fail.contains(&s.key.as_str());
-                s.ready = !s.failed;
-            }
+    /// What the operator does between two steps: the moved tenants render and become Ready
+    /// (or fail, for the keys in `fail`).
+    fn settle(plan: &Plan, started: usize, states: &mut [TenantState], fail: &[&str]) {
+        for s in states.iter_mut().filter(|s| plan.wave_of(&s.key) < started) {
+            s.failed = fail.contains(&s.key.as_str());
+            s.ready = !s.failed;
         }
     }
 
@@ -179,77 +266,175 @@ mod tests {
     fn canary_then_batches_until_complete() {
         let mut s = states(63);
         let p = policy("20", "0");
+        let plan = Plan::new(&keys(63), &p);
+        assert_eq!(plan.waves(), 5);
+        let mut started = 0;
         let mut moves = Vec::new();
         loop {
-            match next_step(&s, &p) {
+            match next_step(&plan, started, &s, &p) {
                 Step::Complete => break,
-                step @ Step::Move { .. } => {
-                    if let Step::Move { tenants, .. } = &step {
-                        moves.push(tenants.len());
-                    }
-                    apply(&mut s, &step, &[]);
+                Step::Move { wave, tenants } => {
+                    assert_eq!(wave, started);
+                    moves.push(tenants);
+                    started += 1;
                 }
                 other => panic!("unexpected {other:?}"),
             }
+            settle(&plan, started, &mut s, &[]);
         }
         assert_eq!(moves, vec![1, 20, 20, 20, 2]);
+    }
+
+    #[test]
+    fn a_wave_waits_for_readiness() {
+        let s = states(10);
+        let p = policy("5", "0");
+        let plan = Plan::new(&keys(10), &p);
+        assert_eq!(
+            next_step(&plan, 1, &s, &p),
+            Step::Wait {
+                wave: 0,
+                pending: 1
+            }
+        );
     }
 
     #[test]
     fn a_failing_canary_halts_everything_else() {
         let mut s = states(63);
         let p = policy("10%", "0");
-        let step = next_step(&s, &p);
+        let plan = Plan::new(&keys(63), &p);
         assert_eq!(
-            step,
+            next_step(&plan, 0, &s, &p),
             Step::Move {
                 wave: 0,
-                tenants: vec!["tinh-00/t".into()]
+                tenants: 1
             }
         );
-        apply(&mut s, &step, &["tinh-00/t"]);
+        settle(&plan, 1, &mut s, &["tinh-00/t"]);
         assert_eq!(
-            next_step(&s, &p),
+            next_step(&plan, 1, &s, &p),
             Step::Halted {
                 failures: 1,
                 allowed: 0
             }
         );
-        assert_eq!(progress(&s).on_target, 1);
+        assert_eq!(progress(&plan, 1, &s).on_target, 1);
     }
 
     #[test]
-    fn a_wave_waits_for_readiness_and_pause_stops() {
-        let mut s = states(5);
-        let p = policy("2", "1");
-        let step = next_step(&s, &p);
-        apply(&mut s, &step, &[]);
-        s[0].ready = false;
+    fn failures_within_the_budget_do_not_halt() {
+        let mut s = states(20);
+        let p = policy("50%", "10%");
+        let plan = Plan::new(&keys(20), &p);
+        settle(&plan, 2, &mut s, &["tinh-05/t", "tinh-06/t"]);
+        assert!(matches!(
+            next_step(&plan, 2, &s, &p),
+            Step::Move { wave: 2, .. }
+        ));
+        settle(&plan, 2, &mut s, &["tinh-05/t", "tinh-06/t", "tinh-07/t"]);
         assert_eq!(
-            next_step(&s, &p),
-            Step::Wait {
-                wave: 0,
-                pending: 1
+            next_step(&plan, 2, &s, &p),
+            Step::Halted {
+                failures: 3,
+                allowed: 2
             }
         );
-        s[0].ready = true;
-        let paused = RolloutPolicy {
+    }
+
+    #[test]
+    fn pause_stops_new_waves_but_not_completion() {
+        let mut s = states(5);
+        let p = RolloutPolicy {
             paused: true,
-            ..p.clone()
+            ..policy("2", "1")
         };
-        assert_eq!(next_step(&s, &paused), Step::Paused);
-        assert!(matches!(next_step(&s, &p), Step::Move { wave: 1, .. }));
+        let plan = Plan::new(&keys(5), &p);
+        settle(&plan, 1, &mut s, &[]);
+        assert_eq!(next_step(&plan, 1, &s, &p), Step::Paused);
+        settle(&plan, 3, &mut s, &[]);
+        assert_eq!(next_step(&plan, 3, &s, &p), Step::Complete);
     }
 
     #[test]
     fn listed_canaries_go_first() {
-        let s = states(10);
         let p = RolloutPolicy {
-            canary: vec!["tinh-07/t".into()],
+            canary: vec!["tinh-07/t".into(), "nowhere/x".into()],
             batch: Some("5".into()),
             ..Default::default()
         };
-        assert_eq!(waves(&s, &p)[0], vec!["tinh-07/t".to_string()]);
-        assert_eq!(waves(&s, &p).len(), 3);
+        let plan = Plan::new(&keys(10), &p);
+        assert_eq!(plan.canaries, vec!["tinh-07/t".to_string()]);
+        assert_eq!(plan.waves(), 3);
+        assert_eq!(plan.wave_of("tinh-07/t"), 0);
+        assert_eq!(plan.wave_of("tinh-00/t"), 1);
+        assert_eq!(plan.wave_of("tinh-09/t"), 2);
+    }
+
+    #[test]
+    fn tenants_created_later_never_shift_others() {
+        let p = policy("3", "0");
+        let plan = Plan::new(&keys(10), &p);
+        let before: Vec<usize> = keys(10).iter().map(|k| plan.wave_of(k)).collect();
+        // New keys fall into the wave whose range holds them; old keys keep theirs.
+        assert_eq!(plan.wave_of("tinh-04/a"), plan.wave_of("tinh-04/t"));
+        assert_eq!(plan.wave_of("zzz/late"), plan.waves() - 1);
+        let after: Vec<usize> = keys(10).iter().map(|k| plan.wave_of(k)).collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn the_plan_stays_small_at_any_scale() {
+        let many: Vec<String> = (0..11_000).map(|i| format!("ns/t{i:05}")).collect();
+        let plan = Plan::new(&many, &policy("1", "0"));
+        assert!(plan.waves() <= MAX_WAVES + 1, "{}", plan.waves());
+        let all = Plan::new(&many, &all_at_once());
+        assert_eq!(all.waves(), 1);
+        assert!(all.canaries.is_empty());
+    }
+
+    #[test]
+    fn a_tenant_renders_the_revision_of_its_wave() {
+        let p = policy("5", "0");
+        let plan = Plan::new(&keys(10), &p);
+        let mut status = PlatformStatus {
+            revision: Some("old".into()),
+            rollout: Some(RolloutStatus {
+                from: "old".into(),
+                to: "new".into(),
+                phase: RolloutStatus::PROGRESSING.into(),
+                canaries: plan.canaries.clone(),
+                wave_ends: plan.wave_ends.clone(),
+                waves: 3,
+                waves_started: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(assigned_revision(&status, "tinh-00/t"), Some("new"));
+        assert_eq!(assigned_revision(&status, "tinh-01/t"), Some("old"));
+        if let Some(r) = status.rollout.as_mut() {
+            r.phase = RolloutStatus::COMPLETE.into();
+        }
+        status.revision = Some("new".into());
+        assert_eq!(assigned_revision(&status, "tinh-01/t"), Some("new"));
+        assert_eq!(assigned_revision(&PlatformStatus::default(), "a/b"), None);
+    }
+
+    #[test]
+    fn no_tenants_is_one_empty_wave() {
+        let plan = Plan::new(&[], &policy("10%", "0"));
+        assert_eq!(plan.waves(), 1);
+        assert_eq!(
+            next_step(&plan, 0, &[], &policy("10%", "0")),
+            Step::Move {
+                wave: 0,
+                tenants: 0
+            }
+        );
+        assert_eq!(
+            next_step(&plan, 1, &[], &policy("10%", "0")),
+            Step::Complete
+        );
     }
 }

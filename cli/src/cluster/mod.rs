@@ -6,6 +6,7 @@ pub mod apply;
 pub mod diff;
 pub mod province;
 pub mod report;
+pub mod rollout;
 pub mod status;
 
 use std::path::PathBuf;

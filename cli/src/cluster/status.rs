@@ -95,16 +95,25 @@ pub fn summarize(platforms: &[Platform], tenants: &[Tenant]) -> Vec<serde_json::
                 })
             })
             .collect();
-        let revision = p
+        // During a rollout, "on revision" counts the tenants already on its target.
+        let rollout = p
             .status
             .as_ref()
-            .and_then(|s| s.revision.clone())
+            .and_then(|s| s.rollout.clone())
+            .filter(|r| r.is_active());
+        let revision = rollout
+            .as_ref()
+            .map(|r| r.to.clone())
+            .or_else(|| p.status.as_ref().and_then(|s| s.revision.clone()))
             .unwrap_or_default();
         summary.push(json!({
             "provincesTable": by_province(&mine, &revision),
             "platform": name,
             "displayName": p.spec.display_name,
             "revision": p.status.as_ref().and_then(|s| s.revision.clone()),
+            "rollout": rollout.map(|r| json!({"from": r.from, "to": r.to, "phase": r.phase,
+                "wavesStarted": r.waves_started, "waves": r.waves, "onTarget": r.on_target,
+                "ready": r.ready, "failed": r.failed})),
             "tenants": mine.len(), "ready": ready, "notReady": mine.len() - ready,
             "provinces": by_level(khaibao::api::Level::Province), "communes": by_level(khaibao::api::Level::Commune),
             "notReadyTenants": failing,
@@ -151,7 +160,17 @@ fn print_table(summary: &[serde_json::Value], lang: Lang) {
                 s["platform"].as_str().unwrap_or_default(),
                 s["displayName"].as_str().unwrap_or_default()
             ),
-            s["revision"].as_str().unwrap_or("-").to_string(),
+            match s["rollout"].as_object() {
+                Some(r) => format!(
+                    "{} → {} ({} {}/{})",
+                    r["from"].as_str().unwrap_or("-"),
+                    r["to"].as_str().unwrap_or("-"),
+                    r["phase"].as_str().unwrap_or("-"),
+                    r["wavesStarted"],
+                    r["waves"]
+                ),
+                None => s["revision"].as_str().unwrap_or("-").to_string(),
+            },
             s["tenants"].to_string(),
             s["ready"].to_string(),
             s["notReady"].to_string(),

@@ -7,8 +7,9 @@ mod tenant;
 mod tenant_set;
 
 pub use platform::{
-    GeneratedKey, GeneratedSecret, KeyEncoding, NamedTemplate, Platform, PlatformSpec,
-    PlatformStatus, PlatformTemplates, RolloutPolicy,
+    FailingTenant, GeneratedKey, GeneratedSecret, KeyEncoding, NamedTemplate, Platform,
+    PlatformRevision, PlatformRevisionSpec, PlatformSpec, PlatformStatus, PlatformTemplates,
+    ProvinceCounts, RolloutPolicy, RolloutStatus,
 };
 pub use tenant::{Level, ObjectReference, Tenant, TenantSpec, TenantStatus, UnitRef};
 pub use tenant_set::{TenantSet, TenantSetSpec, TenantSetStatus, UnitSelector};
@@ -25,7 +26,12 @@ pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
-    vec![Platform::crd(), Tenant::crd(), TenantSet::crd()]
+    vec![
+        Platform::crd(),
+        PlatformRevision::crd(),
+        Tenant::crd(),
+        TenantSet::crd(),
+    ]
 }
 
 /// Every CRD as one YAML stream: what `khaibao crds` prints and `charts/khaibao/crds/` holds.

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use super::schema_helpers::free_form_object;
     printcolumn = r#"{"name":"Display name","type":"string","jsonPath":".spec.displayName"}"#,
     printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".spec.namespace"}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rollout.phase"}"#,
     printcolumn = r#"{"name":"Tenants","type":"integer","jsonPath":".status.tenants.total"}"#,
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.tenants.ready"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -127,7 +128,8 @@ pub struct RolloutPolicy {
     pub paused: bool,
 }
 
-/// What the operator observed about a platform.
+/// What the operator observed about a platform. Bounded in size whatever the number of
+/// tenants: counts, at most one entry per province, and the few worst failing tenants.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformStatus {
@@ -135,10 +137,126 @@ pub struct PlatformStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Content hash of everything a tenant's output depends on.
+    /// The revision tenants are on: the one a rollout moves them from, or the one it completed.
+    /// A revision is a content hash of everything a tenant's output depends on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The revision of the shared objects applied last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_revision: Option<String>,
+    /// The revision before `revision`: where `khaibao rollout undo` goes back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<String>,
+    /// The current (or last) rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
     /// Tenant counts: `total`, `ready`, `failed`, and by level (`province`, `commune`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tenants: BTreeMap<String, i64>,
+    /// Tenant counts per province code (a commune counts in its province).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provinces: BTreeMap<String, ProvinceCounts>,
+    /// The tenants failing longest (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<FailingTenant>,
+}
+
+/// Tenants of one province on a platform.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvinceCounts {
+    pub total: i64,
+    pub ready: i64,
+    pub failed: i64,
+}
+
+/// One failing tenant in a platform's status.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingTenant {
+    /// `namespace/name`.
+    pub tenant: String,
+    pub reason: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+}
+
+/// A rollout from one platform revision to another, in waves. The wave a tenant is in is a
+/// function of its `namespace/name` and the boundaries recorded here, so it never changes while
+/// tenants come and go, and a restarted operator continues exactly where it was.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    pub from: String,
+    pub to: String,
+    /// `Progressing`, `Paused`, `Halted`, `Complete` or `Cancelled`.
+    pub phase: String,
+    /// Canary tenants (`namespace/name`): wave 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<String>,
+    /// The last tenant key of every batch wave after the canaries, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wave_ends: Vec<String>,
+    /// Waves in all (canaries included).
+    pub waves: i32,
+    /// Waves moved to `to` so far.
+    pub waves_started: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Tenants of the platform, moved to `to`, Ready there, and failed there.
+    pub total: i64,
+    pub on_target: i64,
+    pub ready: i64,
+    pub failed: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl RolloutStatus {
+    pub const PROGRESSING: &'static str = "Progressing";
+    pub const PAUSED: &'static str = "Paused";
+    pub const HALTED: &'static str = "Halted";
+    pub const COMPLETE: &'static str = "Complete";
+    /// Superseded by the platform going back to `from` (`khaibao rollout undo` mid-rollout).
+    pub const CANCELLED: &'static str = "Cancelled";
+
+    /// Whether tenants are still split between `from` and `to`.
+    pub fn is_active(&self) -> bool {
+        self.phase != Self::COMPLETE && self.phase != Self::CANCELLED
+    }
+}
+
+/// An immutable snapshot of a platform's content at one revision, named
+/// `<platform>-<revision>`. Tenants not yet reached by a rollout keep rendering against the
+/// snapshot of the revision they are on; `khaibao rollout undo` copies one back.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "khaibao.dev",
+    version = "v1alpha1",
+    kind = "PlatformRevision",
+    plural = "platformrevisions",
+    shortname = "kbpr",
+    category = "khaibao",
+    printcolumn = r#"{"name":"Platform","type":"string","jsonPath":".spec.platform"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".spec.revision"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformRevisionSpec {
+    pub platform: String,
+    pub revision: String,
+    /// The platform's spec at this revision (without its rollout policy).
+    pub content: PlatformSpec,
+}
+
+impl PlatformRevision {
+    /// The snapshot's object name.
+    pub fn name_for(platform: &str, revision: &str) -> String {
+        format!("{platform}-{revision}")
+    }
 }

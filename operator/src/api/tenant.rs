@@ -22,6 +22,7 @@ use super::schema_helpers::free_form_object;
     printcolumn = r#"{"name":"Level","type":"string","jsonPath":".spec.unit.level"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.targetRevision"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -104,6 +105,9 @@ pub struct TenantStatus {
     /// Platform revision the applied objects were rendered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Platform revision this tenant is assigned by the platform's rollout: what it renders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_revision: Option<String>,
     /// Hash of the applied desired objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_hash: Option<String>,

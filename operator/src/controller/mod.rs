@@ -9,9 +9,12 @@ mod leader;
 mod metrics;
 mod owned_index;
 mod platform;
+mod revisions;
+mod rollouts;
 mod secrets;
 mod tenant;
 mod tenant_set;
+mod unit_index;
 mod writes;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +27,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -63,11 +66,15 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub index: Arc<OwnedIndex>,
+    /// Which tenant declares which unit, for refusing duplicates.
+    pub units: Arc<unit_index::UnitIndex>,
     pub tenants: Store<Tenant>,
     pub platforms: Store<Platform>,
     pub resync: Duration,
     watched: HashSet<String>,
     compiled: Mutex<HashMap<String, (String, Compiled)>>,
+    /// PlatformRevision names known to exist, and compiled snapshots by name.
+    snapshots: Mutex<(HashSet<String>, HashMap<String, Compiled>)>,
     applied: Mutex<HashMap<String, (String, Vec<ObjectReference>)>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -111,6 +118,37 @@ impl Context {
 
     pub fn watches_kind(&self, kind: &str) -> bool {
         self.watched.contains(kind)
+    }
+
+    fn snapshot_known(&self, name: &str) -> bool {
+        self.snapshots.lock().is_ok_and(|s| s.0.contains(name))
+    }
+
+    fn remember_snapshot(&self, name: &str) {
+        if let Ok(mut s) = self.snapshots.lock() {
+            s.0.insert(name.to_string());
+        }
+    }
+
+    fn forget_snapshot(&self, name: &str) {
+        if let Ok(mut s) = self.snapshots.lock() {
+            s.0.remove(name);
+            s.1.remove(name);
+        }
+    }
+
+    fn cached_snapshot(&self, name: &str) -> Option<Compiled> {
+        self.snapshots.lock().ok()?.1.get(name).cloned()
+    }
+
+    /// Snapshots never change, so a compiled one stays valid; the cache is only bounded.
+    fn cache_snapshot(&self, name: &str, compiled: Compiled, limit: usize) {
+        if let Ok(mut s) = self.snapshots.lock() {
+            if s.1.len() >= limit {
+                s.1.clear();
+            }
+            s.1.insert(name.to_string(), compiled);
+        }
     }
 
     fn applied(&self, owner: &str) -> Option<(String, Vec<ObjectReference>)> {
@@ -258,6 +296,21 @@ fn error_policy<K: Resource<DynamicType = ()>>(o: Arc<K>, e: &Error, ctx: Arc<Co
     Action::requeue(ctx.backoff(&key))
 }
 
+/// A hash of what a platform's tenants render from: its spec and its rollout's assignments.
+fn what_tenants_render(p: &Platform) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.metadata.generation.hash(&mut h);
+    p.metadata.deletion_timestamp.is_some().hash(&mut h);
+    if let Some(s) = &p.status {
+        s.revision.hash(&mut h);
+        if let Some(r) = &s.rollout {
+            (&r.from, &r.to, r.waves_started, r.is_active()).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
 /// Maps an owned object (by its owner annotation) to the tenant to reconcile.
 fn owner_tenant(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Tenant>> {
     let owner = meta.annotations.as_ref()?.get(ANNOTATION_OWNER)?;
@@ -284,16 +337,46 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let tenants_api: Api<Tenant> = Api::all(client.clone());
     let platforms_api: Api<Platform> = Api::all(client.clone());
-    let mut tenant_controller = Controller::new(
-        tenants_api.clone(),
-        watcher::Config::default().any_semantic(),
+    // One watch per kind feeds its cache first and only then every trigger that reads it: a
+    // trigger from a separate watch can arrive before the cache has the change, and a tenant
+    // woken by its platform's next rollout wave would render the previous assignment.
+    let (tenants, tenant_writer) = reflector::store::<Tenant>();
+    let units = Arc::new(unit_index::UnitIndex::default());
+    let units_feed = units.clone();
+    let mut tenant_events = fan_out(
+        "Tenant",
+        reflector(
+            tenant_writer,
+            watcher(
+                tenants_api.clone(),
+                watcher::Config::default().any_semantic(),
+            ),
+        )
+        .map_ok(move |event| {
+            units_feed.apply(&event);
+            event
+        })
+        .default_backoff()
+        .touched_objects(),
+        3,
     );
-    let mut platform_controller = Controller::new(
-        platforms_api.clone(),
-        watcher::Config::default().any_semantic(),
+    let (platforms, platform_writer) = reflector::store::<Platform>();
+    let mut platform_events = fan_out(
+        "Platform",
+        reflector(
+            platform_writer,
+            watcher(
+                platforms_api.clone(),
+                watcher::Config::default().any_semantic(),
+            ),
+        )
+        .default_backoff()
+        .touched_objects(),
+        2,
     );
-    let tenants = tenant_controller.store();
-    let platforms = platform_controller.store();
+    let mut tenant_controller = Controller::for_stream(next(&mut tenant_events), tenants.clone());
+    let mut platform_controller =
+        Controller::for_stream(next(&mut platform_events), platforms.clone());
 
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -307,6 +390,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         metrics: Metrics::default(),
         index: metrics_ctx_index,
+        units,
         tenants: tenants.clone(),
         platforms: platforms.clone(),
         resync: settings.resync,
@@ -316,6 +400,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .map(|(_, k)| k.clone())
             .collect(),
         compiled: Mutex::default(),
+        snapshots: Mutex::default(),
         applied: Mutex::default(),
         failures: Mutex::default(),
     });
@@ -352,17 +437,25 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             event
         })
         .touched_objects();
-        let (s1, s2) = split(ar.kind.clone(), stream);
-        tenant_controller =
-            tenant_controller.watches_stream_with(s1, |o| owner_tenant(&o.metadata), ar.clone());
-        platform_controller =
-            platform_controller.watches_stream_with(s2, |o| owner_platform(&o.metadata), ar);
+        let mut streams = fan_out("owned object", stream, 2);
+        tenant_controller = tenant_controller.watches_stream_with(
+            next(&mut streams),
+            |o| owner_tenant(&o.metadata),
+            ar.clone(),
+        );
+        platform_controller = platform_controller.watches_stream_with(
+            next(&mut streams),
+            |o| owner_platform(&o.metadata),
+            ar,
+        );
     }
     // A platform change re-renders its tenants; a province change re-renders its communes.
+    // Only what changes a tenant's output wakes them all: the platform's spec, and the rollout
+    // moving assignments. Count updates in the platform's status (every second while tenants
+    // converge) would otherwise re-queue every tenant each time.
     let t_store = tenants.clone();
-    tenant_controller = tenant_controller.watches(
-        platforms_api.clone(),
-        watcher::Config::default().any_semantic(),
+    tenant_controller = tenant_controller.watches_stream(
+        next(&mut platform_events).predicate_filter(what_tenants_render, Default::default()),
         move |p: Platform| {
             let name = p.name_any();
             t_store
@@ -373,18 +466,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
         },
     );
+    // A province's status changes nothing for its communes; its spec (values) does.
     let t_store = tenants.clone();
-    tenant_controller = tenant_controller.watches(
-        tenants_api.clone(),
-        watcher::Config::default().any_semantic(),
+    tenant_controller = tenant_controller.watches_stream(
+        next(&mut tenant_events).predicate_filter(predicates::generation, Default::default()),
         move |t: Tenant| tenant::children_of(&t, &t_store),
     );
-    // Tenant changes update their platform's counts (debounced below).
-    platform_controller = platform_controller.watches(
-        tenants_api,
-        watcher::Config::default().any_semantic(),
-        |t: Tenant| Some(ObjectRef::new(&t.spec.platform)),
-    );
+    // Tenant changes update their platform's counts and rollout (debounced below).
+    platform_controller = platform_controller
+        .watches_stream(next(&mut tenant_events), |t: Tenant| {
+            Some(ObjectRef::new(&t.spec.platform))
+        });
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -455,40 +547,45 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Duplicates a stream of owned objects so both controllers see each change. Watch errors stop
-/// here: the owned-object watcher already retries with its own backoff, and a controller's
+/// The next stream of a [`fan_out`].
+fn next<T>(streams: &mut Vec<T>) -> T {
+    streams.pop().expect("fan_out made one stream per consumer")
+}
+
+/// Hands every object of `stream` to `n` consumers (controllers and triggers), in order. Watch
+/// errors stop here: the watcher already retries with its own backoff, and a controller's
 /// trigger stream pauses *all* of its triggers after every error it sees (exponentially, up to
 /// a minute). Forwarded, the errors queued during an API server outage kept the Tenant
 /// controller paused for many minutes after the API server was back.
-fn split<S>(
-    kind: String,
+fn fan_out<S, T>(
+    kind: &'static str,
     stream: S,
-) -> (
-    impl futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
-    impl futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
-)
+    n: usize,
+) -> Vec<futures::stream::BoxStream<'static, Result<T, watcher::Error>>>
 where
-    S: futures::Stream<Item = Result<PartialMeta, watcher::Error>> + Send + 'static,
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+    T: Clone + Send + 'static,
 {
-    let (tx1, rx1) = tokio::sync::mpsc::unbounded_channel::<PartialMeta>();
-    let (tx2, rx2) = tokio::sync::mpsc::unbounded_channel::<PartialMeta>();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| tokio::sync::mpsc::unbounded_channel::<T>())
+        .unzip();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(o) => {
-                    let _ = tx2.send(o.clone());
-                    if tx1.send(o).is_err() {
+                    if senders.iter().any(|tx| tx.send(o.clone()).is_err()) {
                         break;
                     }
                 }
-                Err(e) => warn!(%kind, error = %e, "watching owned objects failed; retrying"),
+                Err(e) => warn!(%kind, error = %e, "watch failed; retrying"),
             }
         }
     });
-    let s1 = tokio_stream_from(rx1).map(Ok);
-    let s2 = tokio_stream_from(rx2).map(Ok);
-    (s1, s2)
+    receivers
+        .into_iter()
+        .map(|rx| tokio_stream_from(rx).map(Ok).boxed())
+        .collect()
 }
 
 /// How long a controller's trigger stream pauses after a watch error: 0.5 s, doubling up to 5 s,

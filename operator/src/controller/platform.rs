@@ -15,8 +15,8 @@ use serde_json::json;
 use tracing::info;
 
 use super::writes::publish;
-use super::{Context, Error, finalizers};
-use crate::api::{Level, Platform, PlatformStatus};
+use super::{Context, Error, finalizers, revisions, rollouts};
+use crate::api::{FailingTenant, Level, Platform, PlatformStatus, ProvinceCounts, Tenant};
 use crate::cluster::{FIELD_MANAGER, apply_object};
 use crate::status::{self, READY};
 
@@ -36,7 +36,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
     let old = platform.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.observed_generation = platform.meta().generation;
-    new.tenants = count_tenants(&ctx, &name);
+    count_tenants(&ctx, &name, &mut new);
 
     if platform.meta().deletion_timestamp.is_some() {
         return refuse_or_finish_deletion(&platform, &ctx, &api, old, new, &now).await;
@@ -46,6 +46,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         return Ok(Action::await_change());
     }
     ensure_namespace(&ctx, &platform.spec.namespace, &name).await?;
+    let mut requeue = Duration::from_secs(300);
     match ctx.compiled(&platform) {
         Err(msg) => {
             if status::condition(&old.conditions, READY).is_none_or(|c| c.message != msg) {
@@ -82,6 +83,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 );
             }
             Ok(objects) => {
+                revisions::ensure_snapshot(&ctx, &platform, &compiled).await?;
                 let owner = owner_key(&name);
                 let owned = ctx.index.objects_of(&owner);
                 let mut applied = 0;
@@ -91,7 +93,9 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     let current = owned
                         .iter()
                         .any(|m| m.kind == o.kind() && m.name == o.name());
-                    if !current || old.revision.as_deref() != Some(compiled.revision.as_str()) {
+                    if !current
+                        || old.shared_revision.as_deref() != Some(compiled.revision.as_str())
+                    {
                         apply_object(&ctx.client, &ctx.resolver, &o.object, false).await?;
                         ctx.metrics.write("apply");
                         applied += 1;
@@ -108,10 +112,19 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 if applied > 0 {
                     info!(platform = %name, revision = %compiled.revision, applied, "applied shared objects");
                 }
-                new.revision = Some(compiled.revision.clone());
+                new.shared_revision = Some(compiled.revision.clone());
+                requeue = rollouts::advance(&platform, &ctx, &compiled.revision, &mut new, &now)
+                    .await?
+                    .unwrap_or(requeue);
                 let total = new.tenants.get("total").copied().unwrap_or(0);
                 let ready = new.tenants.get("ready").copied().unwrap_or(0);
-                let msg = format!("{ready}/{total} tenants ready");
+                let mut msg = format!("{ready}/{total} tenants ready");
+                if let Some(r) = new.rollout.as_ref().filter(|r| r.is_active()) {
+                    msg.push_str(&format!(
+                        "; rollout {} → {} {} (wave {}/{})",
+                        r.from, r.to, r.phase, r.waves_started, r.waves
+                    ));
+                }
                 status::set_condition(
                     &mut new.conditions,
                     READY,
@@ -125,15 +138,21 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         },
     }
     patch_status_if_changed(&api, &ctx, &name, &old, new).await?;
-    Ok(Action::requeue(Duration::from_secs(300)))
+    Ok(Action::requeue(requeue))
 }
 
-/// Tenant counts by condition and level. Bounded: numbers only, never names.
-fn count_tenants(ctx: &Context, platform: &str) -> BTreeMap<String, i64> {
+/// How many failing tenants a status lists.
+const FAILING_LISTED: usize = 10;
+
+/// Tenant counts by condition, level and province, and the tenants failing longest. Bounded:
+/// numbers, at most one entry per province, and at most ten names.
+fn count_tenants(ctx: &Context, platform: &str, status: &mut PlatformStatus) {
     let mut counts: BTreeMap<String, i64> = ["total", "ready", "failed", "province", "commune"]
         .iter()
         .map(|k| (k.to_string(), 0))
         .collect();
+    let mut provinces: BTreeMap<String, ProvinceCounts> = BTreeMap::new();
+    let mut failing: Vec<FailingTenant> = Vec::new();
     for t in ctx
         .tenants
         .state()
@@ -141,11 +160,10 @@ fn count_tenants(ctx: &Context, platform: &str) -> BTreeMap<String, i64> {
         .filter(|t| t.spec.platform == platform)
     {
         *counts.entry("total".into()).or_default() += 1;
-        let level = match t.spec.unit.level {
-            Level::Province => "province",
-            Level::Commune => "commune",
-        };
+        let level = t.spec.unit.level.as_str();
         *counts.entry(level.into()).or_default() += 1;
+        let province = provinces.entry(province_of(t)).or_default();
+        province.total += 1;
         let conds = t
             .status
             .as_ref()
@@ -154,11 +172,43 @@ fn count_tenants(ctx: &Context, platform: &str) -> BTreeMap<String, i64> {
         if status::is_true(conds, READY) {
             *counts.entry("ready".into()).or_default() += 1;
             *counts.entry(format!("{level}Ready")).or_default() += 1;
-        } else if status::condition(conds, READY).is_some() {
+            province.ready += 1;
+        } else if let Some(c) = status::condition(conds, READY) {
             *counts.entry("failed".into()).or_default() += 1;
+            province.failed += 1;
+            failing.push(FailingTenant {
+                tenant: super::object_key(t.as_ref()),
+                reason: c.reason.clone(),
+                message: c.message.chars().take(300).collect(),
+                since: Some(c.last_transition_time.clone()),
+            });
         }
     }
-    counts
+    failing.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.tenant.cmp(&b.tenant)));
+    failing.truncate(FAILING_LISTED);
+    status.tenants = counts;
+    status.provinces = provinces;
+    status.failing = failing;
+}
+
+/// The province code a tenant counts in: its own for a province, its province's for a commune.
+fn province_of(t: &Tenant) -> String {
+    let unit = &t.spec.unit;
+    if unit.level == Level::Province {
+        return unit.code.clone();
+    }
+    if let Some(code) = &unit.province_code {
+        return code.clone();
+    }
+    let division = unit
+        .division
+        .as_deref()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_default();
+    crate::registry::units(division)
+        .commune(&unit.code)
+        .map(|c| c.province_code.clone())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn refuse_or_finish_deletion(

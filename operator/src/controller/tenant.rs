@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::owned_index::OwnedMeta;
 use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error, finalizers};
-use crate::api::{Level, ObjectReference, Tenant, TenantStatus};
+use crate::api::{Level, ObjectReference, Platform, Tenant, TenantStatus};
 use crate::pipeline::{CompiledPlatform, RenderedTenant};
 use crate::status::{self, APPLIED, CONFLICT, DEGRADED, READY, RENDERED};
 
@@ -60,22 +60,45 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             return Ok(Action::requeue(Duration::from_secs(60)));
         }
     };
-    if !platform_is_set_up(&tenant, &ctx) {
-        // The platform's namespace and shared objects come first; nothing to report yet.
+    // The platform's rollout decides which revision this tenant renders; until the Platform
+    // controller has reconciled once (namespace, shared objects, revision) there is none.
+    let Some(target) = platform
+        .status
+        .as_ref()
+        .and_then(|s| crate::rollout::assigned_revision(s, &super::object_key(tenant.as_ref())))
+        .map(str::to_string)
+    else {
+        if let Err(msg) = ctx.compiled(&platform) {
+            let status = Outcome::failed(RENDERED, "PlatformInvalid", msg).finish(
+                &old,
+                tenant.meta().generation,
+                &now,
+            );
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
+        }
         return Ok(Action::requeue(Duration::from_secs(2)));
-    }
+    };
+    let finish = |outcome: Outcome| {
+        let mut s = outcome.finish(&old, tenant.meta().generation, &now);
+        s.target_revision = Some(target.clone());
+        s
+    };
+    let platform = match super::revisions::compiled_at(&ctx, &platform, &target).await? {
+        Ok(p) => p,
+        Err(msg) => {
+            let status = finish(Outcome::failed(RENDERED, "PlatformInvalid", msg));
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+    };
     let parent = load_parent(&tenant, &ctx);
-    if let Some(holder) = unit_declared_by_another(&tenant, &ctx) {
+    if let Some(holder) = ctx.units.declared_before(&tenant) {
         let msg = format!(
             "unit {} ({}) is already declared on platform {} by tenant {holder}; nothing was applied",
             tenant.spec.unit.code, tenant.spec.unit.name, tenant.spec.platform
         );
         publish(&ctx, tenant.as_ref(), EventType::Warning, "Conflict", &msg).await;
-        let status = Outcome::failed(CONFLICT, "DuplicateUnit", msg).finish(
-            &old,
-            tenant.meta().generation,
-            &now,
-        );
+        let status = finish(Outcome::failed(CONFLICT, "DuplicateUnit", msg));
         patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
         return Ok(Action::await_change());
     }
@@ -94,12 +117,11 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 )
                 .await;
             }
-            let status = Outcome::failed(
+            let status = finish(Outcome::failed(
                 RENDERED,
                 problems.first().map(|d| d.reason).unwrap_or("RenderFailed"),
                 msg,
-            )
-            .finish(&old, tenant.meta().generation, &now);
+            ));
             patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Ok(Action::await_change());
         }
@@ -109,11 +131,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if let Some(recorded) = &recorded
         && up_to_date(recorded, &rendered, &owned)
     {
-        let status = Outcome::applied(&rendered, recorded.clone()).finish(
-            &old,
-            tenant.meta().generation,
-            &now,
-        );
+        let status = finish(Outcome::applied(&rendered, recorded.clone()));
         patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
         return Ok(Action::requeue(ctx.resync));
     }
@@ -122,11 +140,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         Err(e) => {
             let msg = e.to_string();
             warn!(tenant = %owner, error = %msg, "apply failed");
-            let status = Outcome::failed(APPLIED, "ApplyFailed", msg).finish(
-                &old,
-                tenant.meta().generation,
-                &now,
-            );
+            let status = finish(Outcome::failed(APPLIED, "ApplyFailed", msg));
             patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Err(e);
         }
@@ -168,37 +182,27 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         .await;
     }
     info!(tenant = %owner, revision = %rendered.revision, objects = objects.len(), pruned, "applied");
-    let status = Outcome::applied(&rendered, objects).finish(&old, tenant.meta().generation, &now);
+    let status = finish(Outcome::applied(&rendered, objects));
     patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
     Ok(Action::requeue(ctx.resync))
 }
 
-/// The tenant's platform, compiled (cached per platform generation).
-fn load_platform(tenant: &Tenant, ctx: &Context) -> Result<Arc<CompiledPlatform>, Outcome> {
-    let Some(platform) = ctx.platforms.get(&kube::runtime::reflector::ObjectRef::new(
-        &tenant.spec.platform,
-    )) else {
-        return Err(Outcome::failed(
-            RENDERED,
-            "PlatformNotFound",
-            format!(
-                "platform {:?} does not exist; create it or fix spec.platform",
-                tenant.spec.platform
-            ),
-        ));
-    };
-    ctx.compiled(&platform)
-        .map_err(|msg| Outcome::failed(RENDERED, "PlatformInvalid", msg))
-}
-
-/// Whether the Platform controller has reconciled the platform once (namespace created).
-fn platform_is_set_up(tenant: &Tenant, ctx: &Context) -> bool {
+/// The tenant's platform, from the cache.
+fn load_platform(tenant: &Tenant, ctx: &Context) -> Result<Arc<Platform>, Outcome> {
     ctx.platforms
         .get(&kube::runtime::reflector::ObjectRef::new(
             &tenant.spec.platform,
         ))
-        .and_then(|p| p.status.as_ref().and_then(|s| s.observed_generation))
-        .is_some()
+        .ok_or_else(|| {
+            Outcome::failed(
+                RENDERED,
+                "PlatformNotFound",
+                format!(
+                    "platform {:?} does not exist; create it or fix spec.platform",
+                    tenant.spec.platform
+                ),
+            )
+        })
 }
 
 /// The parent tenant, from the cache (same namespace).
@@ -207,36 +211,6 @@ fn load_parent(tenant: &Tenant, ctx: &Context) -> Option<Arc<Tenant>> {
     let ns = tenant.namespace().unwrap_or_default();
     ctx.tenants
         .get(&kube::runtime::reflector::ObjectRef::new(parent).within(&ns))
-}
-
-/// Another tenant of the same platform that declared the same unit first, if any.
-fn unit_declared_by_another(tenant: &Tenant, ctx: &Context) -> Option<String> {
-    let me = (
-        tenant.meta().creation_timestamp.clone(),
-        tenant.namespace(),
-        tenant.name_any(),
-    );
-    let division = tenant.spec.unit.division.as_deref().unwrap_or("34");
-    ctx.tenants
-        .state()
-        .iter()
-        .filter(|t| {
-            t.spec.platform == tenant.spec.platform
-                && t.spec.unit.code == tenant.spec.unit.code
-                && t.spec.unit.level == tenant.spec.unit.level
-                && t.spec.unit.division.as_deref().unwrap_or("34") == division
-                && t.meta().deletion_timestamp.is_none()
-        })
-        .map(|t| {
-            (
-                t.meta().creation_timestamp.clone(),
-                t.namespace(),
-                t.name_any(),
-            )
-        })
-        .filter(|other| *other < me)
-        .min()
-        .map(|(_, ns, name)| format!("{}/{name}", ns.unwrap_or_default()))
 }
 
 /// The objects (with the resourceVersions written) of the last apply of exactly these desired

@@ -1,0 +1,302 @@
+//! Rollouts, the operator's half: when a platform's content changes, its tenants move to the new
+//! revision in the waves of a [`Plan`] fixed at the start. Only the Platform's status is
+//! written — the plan and how many waves have started; each tenant derives the revision it
+//! renders from that ([`crate::rollout::assigned_revision`]) and records it as
+//! `status.targetRevision`. Everything else is recomputed from the tenants on every pass, so a
+//! restarted operator continues the rollout exactly where it was.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::runtime::events::EventType;
+
+use super::writes::publish;
+use super::{Context, Error, object_key, revisions};
+use crate::api::{Platform, PlatformStatus, RolloutStatus, Tenant};
+use crate::rollout::{Plan, Step, TenantState, all_at_once, next_step, progress};
+use crate::status::{self, APPLIED, CONFLICT, READY, RENDERED};
+
+/// Wave timeout when the policy sets none.
+const DEFAULT_WAVE_TIMEOUT: i64 = 600;
+/// How often an active rollout is looked at even when no tenant changes (wave timeouts).
+const POLL: Duration = Duration::from_secs(5);
+
+/// Moves the platform's rollout forward, toward `live` (the revision of the platform as it is
+/// now), in `new`. Returns when to look again while a rollout is active.
+pub async fn advance(
+    platform: &Platform,
+    ctx: &Context,
+    live: &str,
+    new: &mut PlatformStatus,
+    now: &Time,
+) -> Result<Option<Duration>, Error> {
+    let Some(stable) = new.revision.clone() else {
+        // First sight of the platform: nothing to move tenants from.
+        new.revision = Some(live.to_string());
+        return Ok(None);
+    };
+    match new.rollout.clone().filter(RolloutStatus::is_active) {
+        None if stable == live => return Ok(None),
+        None => start(platform, ctx, &stable, live, new, now).await?,
+        Some(r) if r.to == live => {}
+        Some(r) if r.from == live => {
+            cancel(platform, ctx, new, now).await;
+            return Ok(None);
+        }
+        Some(r) => {
+            let msg = format!(
+                "the platform changed again (revision {live}) before the rollout to {} finished: \
+                 a new rollout from {} starts; tenants already on {} return to {} until their wave",
+                r.to, r.from, r.to, r.from
+            );
+            publish(ctx, platform, EventType::Normal, "RolloutSuperseded", &msg).await;
+            start(platform, ctx, &r.from, live, new, now).await?;
+        }
+    }
+    step(platform, ctx, new, now).await
+}
+
+fn tenants_of(ctx: &Context, platform: &str) -> Vec<Arc<Tenant>> {
+    ctx.tenants
+        .state()
+        .into_iter()
+        .filter(|t| t.spec.platform == platform && t.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+async fn start(
+    platform: &Platform,
+    ctx: &Context,
+    from: &str,
+    to: &str,
+    new: &mut PlatformStatus,
+    now: &Time,
+) -> Result<(), Error> {
+    let name = platform.name_any();
+    let tenants = tenants_of(ctx, &name);
+    let has_snapshot = revisions::snapshot_exists(ctx, &name, from).await?;
+    if tenants.is_empty() || !has_snapshot {
+        if !tenants.is_empty() {
+            let msg = format!(
+                "revision {from} has no snapshot (it predates rollouts or was deleted), so tenants \
+                 cannot stay on it: all {} tenant(s) move to revision {to} at once",
+                tenants.len()
+            );
+            publish(ctx, platform, EventType::Warning, "NoSnapshot", &msg).await;
+        }
+        new.previous_revision = Some(from.to_string());
+        new.revision = Some(to.to_string());
+        new.rollout = Some(RolloutStatus {
+            from: from.to_string(),
+            to: to.to_string(),
+            phase: RolloutStatus::COMPLETE.into(),
+            waves: 1,
+            waves_started: 1,
+            started_at: Some(now.clone()),
+            finished_at: Some(now.clone()),
+            total: tenants.len() as i64,
+            message: Some("no tenant had to wait: moved at once".into()),
+            ..Default::default()
+        });
+        return Ok(());
+    }
+    let policy = platform.spec.rollout.clone().unwrap_or_else(all_at_once);
+    let keys: Vec<String> = tenants.iter().map(|t| object_key(t.as_ref())).collect();
+    let plan = Plan::new(&keys, &policy);
+    let waves = plan.waves();
+    let msg = format!(
+        "revision {from} → {to}: {} tenant(s) in {waves} wave(s){}",
+        tenants.len(),
+        if plan.canaries.is_empty() {
+            String::new()
+        } else {
+            format!(", canaries first: {}", plan.canaries.join(", "))
+        }
+    );
+    publish(ctx, platform, EventType::Normal, "RolloutStarted", &msg).await;
+    new.rollout = Some(RolloutStatus {
+        from: from.to_string(),
+        to: to.to_string(),
+        phase: RolloutStatus::PROGRESSING.into(),
+        canaries: plan.canaries,
+        wave_ends: plan.wave_ends,
+        waves: i32::try_from(waves).unwrap_or(i32::MAX),
+        waves_started: 0,
+        started_at: Some(now.clone()),
+        total: tenants.len() as i64,
+        message: Some(msg),
+        ..Default::default()
+    });
+    Ok(())
+}
+
+/// The platform went back to the revision the rollout started from (`khaibao rollout undo`
+/// before it completed): the tenants already moved return at once — they are on the revision
+/// being abandoned, and waves exist to protect tenants on a good revision, not a bad one.
+async fn cancel(platform: &Platform, ctx: &Context, new: &mut PlatformStatus, now: &Time) {
+    let Some(r) = new.rollout.as_mut() else {
+        return;
+    };
+    let msg = format!(
+        "the platform is back at revision {}: the rollout to {} is cancelled and the {} tenant(s) \
+         it had moved return at once",
+        r.from, r.to, r.on_target
+    );
+    r.phase = RolloutStatus::CANCELLED.into();
+    r.finished_at = Some(now.clone());
+    r.message = Some(msg.clone());
+    publish(ctx, platform, EventType::Normal, "RolloutCancelled", &msg).await;
+}
+
+/// A tenant as the planner sees it, on revision `to`.
+fn state(t: &Tenant, to: &str, timed_out: bool) -> TenantState {
+    let st = t.status.clone().unwrap_or_default();
+    let on_to = st.target_revision.as_deref() == Some(to);
+    let c = &st.conditions;
+    let ready = on_to
+        && st.revision.as_deref() == Some(to)
+        && st.observed_generation == t.metadata.generation
+        && status::is_true(c, READY);
+    let broken = [RENDERED, APPLIED]
+        .iter()
+        .any(|k| status::condition(c, k).is_some_and(|c| c.status == "False"))
+        || status::is_true(c, CONFLICT);
+    TenantState {
+        key: object_key(t),
+        ready,
+        failed: !ready && ((on_to && broken) || timed_out),
+    }
+}
+
+async fn step(
+    platform: &Platform,
+    ctx: &Context,
+    new: &mut PlatformStatus,
+    now: &Time,
+) -> Result<Option<Duration>, Error> {
+    let name = platform.name_any();
+    let Some(r) = new.rollout.as_mut().filter(|r| r.is_active()) else {
+        return Ok(None);
+    };
+    let policy = platform.spec.rollout.clone().unwrap_or_else(all_at_once);
+    let plan = Plan::of(r);
+    let to = r.to.clone();
+    let tenants = tenants_of(ctx, &name);
+    let timeout = i64::from(policy.wave_timeout_seconds.unwrap_or(0));
+    let timeout = if timeout > 0 {
+        timeout
+    } else {
+        DEFAULT_WAVE_TIMEOUT
+    };
+    let elapsed = |since: &Option<Time>| {
+        since
+            .as_ref()
+            .map(|t| now.0.as_second() - t.0.as_second())
+            .unwrap_or(0)
+    };
+    let states = |started: usize, timed_out: bool| -> Vec<TenantState> {
+        tenants
+            .iter()
+            .map(|t| {
+                let moved = plan.wave_of(&object_key(t.as_ref())) < started;
+                state(t, &to, timed_out && moved)
+            })
+            .collect()
+    };
+    let mut started = usize::try_from(r.waves_started).unwrap_or(0);
+    let mut current = states(started, elapsed(&r.wave_started_at) > timeout);
+    let mut step = next_step(&plan, started, &current, &policy);
+    while let Step::Move { wave, tenants: n } = step {
+        started = wave + 1;
+        r.waves_started = i32::try_from(started).unwrap_or(i32::MAX);
+        r.wave_started_at = Some(now.clone());
+        if n > 0 {
+            let msg = format!(
+                "wave {}/{}: {n} tenant(s) move to revision {}",
+                started, r.waves, r.to
+            );
+            publish(ctx, platform, EventType::Normal, "WaveStarted", &msg).await;
+            r.message = Some(msg);
+            current = states(started, false);
+            break;
+        }
+        current = states(started, false);
+        step = next_step(&plan, started, &current, &policy);
+    }
+    let p = progress(&plan, started, &current);
+    r.total = p.total as i64;
+    r.on_target = p.on_target as i64;
+    r.ready = p.ready as i64;
+    r.failed = p.failed as i64;
+    let was = r.phase.clone();
+    let requeue = match step {
+        Step::Move { .. } => {
+            r.phase = RolloutStatus::PROGRESSING.into();
+            Some(POLL)
+        }
+        Step::Wait { wave, pending } => {
+            r.phase = RolloutStatus::PROGRESSING.into();
+            r.message = Some(format!(
+                "wave {}/{}: waiting for {pending} tenant(s) to be Ready on revision {} (timeout {timeout} s)",
+                wave + 1,
+                r.waves,
+                r.to
+            ));
+            Some(POLL)
+        }
+        Step::Paused => {
+            r.phase = RolloutStatus::PAUSED.into();
+            r.message = Some(format!(
+                "paused after wave {started}/{}: `khaibao rollout resume {name}` (or spec.rollout.paused: false) continues",
+                r.waves
+            ));
+            None
+        }
+        Step::Halted { failures, allowed } => {
+            let first = current
+                .iter()
+                .filter(|s| s.failed)
+                .map(|s| s.key.clone())
+                .next()
+                .unwrap_or_default();
+            let why = tenants
+                .iter()
+                .find(|t| object_key(t.as_ref()) == first)
+                .and_then(|t| t.status.as_ref()?.last_error.clone())
+                .unwrap_or_else(|| "not Ready within the wave timeout".into());
+            let msg = format!(
+                "halted: {failures} tenant(s) failed on revision {} (maxFailures allows {allowed}); first: {first}: {why}. \
+                 The {} tenant(s) not yet moved stay on revision {}. Fix the platform (a new revision starts a new rollout) \
+                 or run `khaibao rollout undo {name}`",
+                r.to,
+                p.total - p.on_target,
+                r.from
+            );
+            r.phase = RolloutStatus::HALTED.into();
+            if was != RolloutStatus::HALTED {
+                publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
+            }
+            r.message = Some(msg);
+            Some(POLL)
+        }
+        Step::Complete => {
+            let seconds = elapsed(&r.started_at);
+            let msg = format!(
+                "{} tenant(s) on revision {} in {seconds} s ({} wave(s)); {} failed",
+                p.total, r.to, r.waves, p.failed
+            );
+            r.phase = RolloutStatus::COMPLETE.into();
+            r.finished_at = Some(now.clone());
+            r.message = Some(msg.clone());
+            let (from, to) = (r.from.clone(), r.to.clone());
+            new.previous_revision = Some(from);
+            new.revision = Some(to);
+            publish(ctx, platform, EventType::Normal, "RolloutComplete", &msg).await;
+            revisions::prune_snapshots(ctx, &name, new).await?;
+            None
+        }
+    };
+    Ok(requeue)
+}
