@@ -150,6 +150,12 @@ enum Command {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
+    /// Confirm a change held for its blast radius (a rollout deleting objects everywhere, a
+    /// TenantSet shrink deleting many tenants)
+    Approve {
+        #[command(subcommand)]
+        what: ApproveWhat,
+    },
     /// Follow and steer a platform's rollout: status, pause, resume, undo
     Rollout {
         #[command(subcommand)]
@@ -198,6 +204,24 @@ enum ProvinceAction {
         /// Print the objects instead of applying them
         #[arg(long)]
         print: bool,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApproveWhat {
+    /// Approve the rollout waiting for approval
+    Platform {
+        name: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Confirm the prune the TenantSet holds
+    Tenantset {
+        name: String,
+        #[arg(short, long)]
+        namespace: String,
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
@@ -355,6 +379,20 @@ fn main() -> ExitCode {
             platform,
             cluster,
         } => cluster::report::run(g, &cluster, platform.as_deref(), &html),
+        Command::Approve { what } => match what {
+            ApproveWhat::Platform { name, cluster } => {
+                cluster::approve::run(g, &cluster, cluster::approve::Target::Platform(name))
+            }
+            ApproveWhat::Tenantset {
+                name,
+                namespace,
+                cluster,
+            } => cluster::approve::run(
+                g,
+                &cluster,
+                cluster::approve::Target::TenantSet { namespace, name },
+            ),
+        },
         Command::Rollout { action } => {
             use cluster::rollout::Action;
             let (action, platform, cluster) = match action {

@@ -225,6 +225,51 @@ fn fleet_of_63_provinces() {
             "services.yaml.hbs still listed"
         );
         s.apply_platform(&manifest).await?;
+        // Deleting an object from all 63 tenants is past the blast-radius guard: the rollout
+        // waits for approval with nothing deleted, then goes through once approved.
+        let revision3 = platform_revision(&manifest)?;
+        wait_until(
+            "the rollout removing a template to wait for approval",
+            Duration::from_secs(30),
+            async || {
+                let p = s.get_platform().await?.context("platform")?;
+                let r = p.status.and_then(|st| st.rollout).context("no rollout")?;
+                ensure!(
+                    r.to == revision3 && r.phase == "AwaitingApproval",
+                    "rollout to {} is {}",
+                    r.to,
+                    r.phase
+                );
+                ensure!(
+                    r.message.as_deref().unwrap_or_default().contains(
+                        "deletes 1 object(s) (ConfigMap) from every tenant: 63 of 189 objects"
+                    ),
+                    "held for another reason: {:?}",
+                    r.message
+                );
+                Ok(())
+            },
+        )
+        .await?;
+        let left = s
+            .objects()
+            .await?
+            .iter()
+            .filter(|o| o.name.ends_with("-services"))
+            .count();
+        ensure!(
+            left == 63,
+            "{left}/63 -services ConfigMaps before the approval"
+        );
+        let out = std::process::Command::new(khaibao_e2e::cli_binary()?)
+            .args(["approve", "platform", &s.platform, "--kubeconfig"])
+            .arg(&env.cp.kubeconfig)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "khaibao approve: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let took = wait_until(
             "the services ConfigMaps pruned from every tenant",
             Duration::from_secs(120),

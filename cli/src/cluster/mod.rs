@@ -3,6 +3,7 @@
 //! applied, so nothing reaches the cluster that `khaibao validate` would refuse.
 
 pub mod apply;
+pub mod approve;
 pub mod diff;
 pub mod province;
 pub mod report;

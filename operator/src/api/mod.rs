@@ -7,9 +7,9 @@ mod tenant;
 mod tenant_set;
 
 pub use platform::{
-    FailingTenant, GeneratedKey, GeneratedSecret, KeyEncoding, NamedTemplate, Platform,
-    PlatformRevision, PlatformRevisionSpec, PlatformSpec, PlatformStatus, PlatformTemplates,
-    ProvinceCounts, RolloutPolicy, RolloutStatus,
+    ANNOTATION_APPROVE_ROLLOUT, FailingTenant, GeneratedKey, GeneratedSecret, KeyEncoding,
+    NamedTemplate, Platform, PlatformRevision, PlatformRevisionSpec, PlatformSpec, PlatformStatus,
+    PlatformTemplates, ProvinceCounts, RolloutPolicy, RolloutStatus,
 };
 pub use tenant::{Level, ObjectReference, Tenant, TenantSpec, TenantStatus, UnitRef};
 pub use tenant_set::{TenantSet, TenantSetSpec, TenantSetStatus, UnitSelector};

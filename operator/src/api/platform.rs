@@ -190,7 +190,7 @@ pub struct FailingTenant {
 pub struct RolloutStatus {
     pub from: String,
     pub to: String,
-    /// `Progressing`, `Paused`, `Halted`, `Complete` or `Cancelled`.
+    /// `Progressing`, `AwaitingApproval`, `Paused`, `Halted`, `Complete` or `Cancelled`.
     pub phase: String,
     /// Canary tenants (`namespace/name`): wave 1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -215,11 +215,21 @@ pub struct RolloutStatus {
     pub failed: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why this rollout waits for approval before any wave (it deletes objects from more
+    /// tenants than the guard allows); approved by annotating the Platform
+    /// `khaibao.dev/approve-rollout=<to>` (`khaibao approve platform NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_approval: Option<String>,
 }
+
+/// Annotation on a Platform approving the rollout to the revision it names.
+pub const ANNOTATION_APPROVE_ROLLOUT: &str = "khaibao.dev/approve-rollout";
 
 impl RolloutStatus {
     pub const PROGRESSING: &'static str = "Progressing";
     pub const PAUSED: &'static str = "Paused";
+    /// Waiting for approval before the first wave.
+    pub const AWAITING_APPROVAL: &'static str = "AwaitingApproval";
     pub const HALTED: &'static str = "Halted";
     pub const COMPLETE: &'static str = "Complete";
     /// Superseded by the platform going back to `from` (`khaibao rollout undo` mid-rollout).

@@ -86,4 +86,8 @@ pub struct TenantSetStatus {
     pub conflicts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Tenants a held prune would delete: the value `khaibao.dev/confirm-prune` must carry
+    /// (`khaibao approve tenantset NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_prune: Option<i64>,
 }

@@ -14,7 +14,7 @@ use kube::runtime::events::EventType;
 
 use super::writes::publish;
 use super::{Context, Error, object_key, revisions};
-use crate::api::{Platform, PlatformStatus, RolloutStatus, Tenant};
+use crate::api::{ANNOTATION_APPROVE_ROLLOUT, Platform, PlatformStatus, RolloutStatus, Tenant};
 use crate::rollout::{Plan, Step, TenantState, all_at_once, next_step, progress};
 use crate::status::{self, APPLIED, CONFLICT, READY, RENDERED};
 
@@ -116,7 +116,9 @@ async fn start(
         }
     );
     publish(ctx, platform, EventType::Normal, "RolloutStarted", &msg).await;
+    let needs_approval = deletions(platform, ctx, from, to, &tenants, &plan).await?;
     new.rollout = Some(RolloutStatus {
+        needs_approval,
         from: from.to_string(),
         to: to.to_string(),
         phase: RolloutStatus::PROGRESSING.into(),
@@ -148,6 +150,67 @@ async fn cancel(platform: &Platform, ctx: &Context, new: &mut PlatformStatus, no
     r.finished_at = Some(now.clone());
     r.message = Some(msg.clone());
     publish(ctx, platform, EventType::Normal, "RolloutCancelled", &msg).await;
+}
+
+/// Objects one revision deletes from a tenant the other renders, times the tenants: when that
+/// is more than max(5, 10 %) of the tenants' objects, the reason the rollout waits for
+/// approval. A template removed by mistake would otherwise prune its objects from every
+/// tenant, wave after wave, without any failure to halt it. Judged on the first tenant of the
+/// plan (every tenant renders the same templates).
+async fn deletions(
+    platform: &Platform,
+    ctx: &Context,
+    from: &str,
+    to: &str,
+    tenants: &[Arc<Tenant>],
+    plan: &Plan,
+) -> Result<Option<String>, Error> {
+    let first = plan
+        .canaries
+        .first()
+        .and_then(|k| tenants.iter().find(|t| object_key(t.as_ref()) == *k));
+    let Some(sample) = first.or(tenants.first()) else {
+        return Ok(None);
+    };
+    let (Ok(old), Ok(new)) = (
+        revisions::compiled_at(ctx, platform, from).await?,
+        revisions::compiled_at(ctx, platform, to).await?,
+    ) else {
+        return Ok(None);
+    };
+    let parent = sample.spec.parent.as_ref().and_then(|p| {
+        ctx.tenants.get(
+            &kube::runtime::reflector::ObjectRef::new(p)
+                .within(&sample.namespace().unwrap_or_default()),
+        )
+    });
+    let (Ok(before), Ok(after)) = (
+        old.render_tenant(sample, parent.as_deref()),
+        new.render_tenant(sample, parent.as_deref()),
+    ) else {
+        return Ok(None);
+    };
+    let kept: std::collections::HashSet<(&str, &str)> =
+        after.objects.iter().map(|o| (o.kind(), o.name())).collect();
+    let gone: Vec<&str> = before
+        .objects
+        .iter()
+        .filter(|o| !kept.contains(&(o.kind(), o.name())))
+        .map(|o| o.kind())
+        .collect();
+    let per_tenant = gone.len();
+    let mut kinds = gone;
+    kinds.sort_unstable();
+    kinds.dedup();
+    let deleted = per_tenant * tenants.len();
+    let all = before.objects.len() * tenants.len();
+    if deleted > (all / 10).max(5) {
+        return Ok(Some(format!(
+            "revision {to} deletes {per_tenant} object(s) ({}) from every tenant: {deleted} of {all} objects",
+            kinds.join(", ")
+        )));
+    }
+    Ok(None)
 }
 
 /// A tenant as the planner sees it, on revision `to`.
@@ -205,6 +268,25 @@ async fn step(
             })
             .collect()
     };
+    if let Some(reason) = &r.needs_approval {
+        let approved = platform
+            .annotations()
+            .get(ANNOTATION_APPROVE_ROLLOUT)
+            .is_some_and(|v| *v == r.to);
+        if !approved && r.waves_started == 0 {
+            let msg = format!(
+                "{reason}; nothing moves until approved: `khaibao approve platform {name}` \
+                 (or kubectl annotate platform {name} {ANNOTATION_APPROVE_ROLLOUT}={} --overwrite)",
+                r.to
+            );
+            if r.phase != RolloutStatus::AWAITING_APPROVAL {
+                publish(ctx, platform, EventType::Warning, "RolloutHeld", &msg).await;
+            }
+            r.phase = RolloutStatus::AWAITING_APPROVAL.into();
+            r.message = Some(msg);
+            return Ok(None);
+        }
+    }
     let mut started = usize::try_from(r.waves_started).unwrap_or(0);
     let mut current = states(started, elapsed(&r.wave_started_at) > timeout);
     let mut step = next_step(&plan, started, &current, &policy);

@@ -193,6 +193,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     new.conflict_count = conflicts.len() as i64;
     new.conflicts = conflicts.iter().take(10).cloned().collect();
     new.last_error = held.clone();
+    new.pending_prune = held.as_ref().map(|_| stale.len() as i64);
     match held {
         Some(msg) => status::set_condition(
             &mut new.conditions,
