@@ -77,6 +77,8 @@ pub struct Context {
     snapshots: Mutex<(HashSet<String>, HashMap<String, Compiled>)>,
     applied: Mutex<HashMap<String, (String, Vec<ObjectReference>)>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// The status last written per object, and when (see `writes::patch_status_if_changed`).
+    written_status: Mutex<HashMap<String, (std::time::Instant, serde_json::Value)>>,
 }
 
 impl Context {
@@ -118,6 +120,23 @@ impl Context {
 
     pub fn watches_kind(&self, kind: &str) -> bool {
         self.watched.contains(kind)
+    }
+
+    fn recently_written_status(&self, key: &str, within: Duration) -> Option<serde_json::Value> {
+        let m = self.written_status.lock().ok()?;
+        let (at, status) = m.get(key)?;
+        (at.elapsed() < within).then(|| status.clone())
+    }
+
+    /// Remembers a written status; entries older than a minute are dropped on the way, so the
+    /// map holds only the objects written recently.
+    fn remember_written_status(&self, key: String, status: serde_json::Value) {
+        if let Ok(mut m) = self.written_status.lock() {
+            if m.len() > 1024 {
+                m.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
+            }
+            m.insert(key, (std::time::Instant::now(), status));
+        }
     }
 
     fn snapshot_known(&self, name: &str) -> bool {
@@ -358,7 +377,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
         .default_backoff()
         .touched_objects(),
-        3,
+        4,
     );
     let (platforms, platform_writer) = reflector::store::<Platform>();
     let mut platform_events = fan_out(
@@ -403,6 +422,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         snapshots: Mutex::default(),
         applied: Mutex::default(),
         failures: Mutex::default(),
+        written_status: Mutex::default(),
     });
 
     let http_ctx = ctx.clone();
@@ -472,6 +492,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         next(&mut tenant_events).predicate_filter(predicates::generation, Default::default()),
         move |t: Tenant| tenant::children_of(&t, &t_store),
     );
+    // A deleted tenant frees its unit for the next tenant that declared it, refused as a
+    // duplicate until now (a tenant moved to another unit frees it at the next resync).
+    let unit_holders = ctx.units.clone();
+    tenant_controller =
+        tenant_controller.watches_stream(next(&mut tenant_events), move |t: Tenant| {
+            unit_holders
+                .others_declaring(&t)
+                .into_iter()
+                .filter_map(|k| {
+                    let (ns, name) = k.split_once('/')?;
+                    Some(ObjectRef::new(name).within(ns))
+                })
+                .collect::<Vec<_>>()
+        });
     // Tenant changes update their platform's counts and rollout (debounced below).
     platform_controller = platform_controller
         .watches_stream(next(&mut tenant_events), |t: Tenant| {

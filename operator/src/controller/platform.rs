@@ -33,7 +33,12 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         return Err(Error::NotReady);
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let old = platform.status.clone().unwrap_or_default();
+    let old = super::writes::status_base::<Platform, _>(
+        &ctx,
+        "",
+        &name,
+        platform.status.clone().unwrap_or_default(),
+    );
     let mut new = old.clone();
     new.observed_generation = platform.meta().generation;
     count_tenants(&ctx, &name, &mut new);

@@ -50,10 +50,20 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     }
     let owner = owner_key(&ns, &name);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let old = tenant.status.clone().unwrap_or_default();
+    let old = super::writes::status_base::<Tenant, _>(
+        &ctx,
+        &ns,
+        &name,
+        tenant.status.clone().unwrap_or_default(),
+    );
 
     let platform = match load_platform(&tenant, &ctx) {
         Ok(p) => p,
+        // Created a moment ago and not in the cache yet (a fleet applied right after its
+        // platform): not worth a false PlatformNotFound in the status.
+        Err(_) if platform_exists(&ctx, &tenant.spec.platform).await? => {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
         Err(status) => {
             let status = status.finish(&old, tenant.meta().generation, &now);
             patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
@@ -100,7 +110,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         publish(&ctx, tenant.as_ref(), EventType::Warning, "Conflict", &msg).await;
         let status = finish(Outcome::failed(CONFLICT, "DuplicateUnit", msg));
         patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(ctx.resync));
     }
     let rendered = match platform.render_tenant(&tenant, parent.as_deref()) {
         Ok(r) => r,
@@ -203,6 +213,12 @@ fn load_platform(tenant: &Tenant, ctx: &Context) -> Result<Arc<Platform>, Outcom
                 ),
             )
         })
+}
+
+/// Whether the platform exists in the API server (one read, only when the cache lacks it).
+async fn platform_exists(ctx: &Context, name: &str) -> Result<bool, Error> {
+    let api: Api<Platform> = Api::all(ctx.client.clone());
+    Ok(api.get_metadata_opt(name).await?.is_some())
 }
 
 /// The parent tenant, from the cache (same namespace).

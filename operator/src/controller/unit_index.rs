@@ -94,6 +94,25 @@ impl UnitIndex {
         }
     }
 
+    /// Every other tenant (`namespace/name`) declaring `t`'s unit on its platform: when `t`
+    /// goes or moves to another unit, the next in line may take it.
+    pub fn others_declaring(&self, t: &Tenant) -> Vec<String> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let me = key_of(t);
+        inner
+            .holders
+            .get(&unit_key(t))
+            .map(|set| {
+                set.iter()
+                    .map(|(_, k)| k.clone())
+                    .filter(|k| *k != me)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The tenant (`namespace/name`) that declared `t`'s unit on its platform before `t`.
     pub fn declared_before(&self, t: &Tenant) -> Option<String> {
         let inner = self.inner.read().ok()?;
@@ -150,8 +169,11 @@ mod tests {
             Some("tinh-01/ha-noi")
         );
         assert_eq!(idx.declared_before(&other), None);
-        idx.apply(&Event::Delete(first));
+        assert_eq!(idx.others_declaring(&first), vec!["tinh-01/ha-noi-2"]);
+        idx.apply(&Event::Delete(first.clone()));
         assert_eq!(idx.declared_before(&second), None);
+        // The deleted tenant's event still finds who may now take the unit.
+        assert_eq!(idx.others_declaring(&first), vec!["tinh-01/ha-noi-2"]);
         // Changing the unit moves the declaration.
         let mut moved = second.clone();
         moved.spec.unit.code = "79".into();

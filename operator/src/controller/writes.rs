@@ -2,6 +2,7 @@
 //! the status changed (as a merge patch from the stored status, so removed fields are cleared).
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
@@ -34,7 +35,34 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// Writes `new` as the status of `name` when it differs from `old`, the stored one.
+/// How long a status just written is trusted over the cached one: the watch event of a write
+/// arrives well within this, and a reconcile started before it would otherwise write the same
+/// status a second time (measured: 1.7 status patches per tenant at cold start instead of 1).
+const WRITTEN_STATUS_TRUSTED: Duration = Duration::from_secs(30);
+
+fn status_key<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> String {
+    format!("{}/{namespace}/{name}", K::kind(&()))
+}
+
+/// The status to compute the next one from: the cached one, unless this operator wrote a
+/// different one moments ago and the cache has not caught up. Computing from the stale cached
+/// status would stamp new transition times and write an equal status a second time.
+pub fn status_base<K, S>(ctx: &Context, namespace: &str, name: &str, cached: S) -> S
+where
+    K: Resource<DynamicType = ()>,
+    S: Serialize + DeserializeOwned,
+{
+    let key = status_key::<K>(namespace, name);
+    match ctx.recently_written_status(&key, WRITTEN_STATUS_TRUSTED) {
+        Some(written) if serde_json::to_value(&cached).ok().as_ref() != Some(&written) => {
+            serde_json::from_value(written).unwrap_or(cached)
+        }
+        _ => cached,
+    }
+}
+
+/// Writes `new` as the status of `name` when it differs from `old`, the stored one, and from
+/// the status this operator wrote moments ago.
 pub async fn patch_status_if_changed<K, S>(
     api: &Api<K>,
     ctx: &Context,
@@ -43,7 +71,7 @@ pub async fn patch_status_if_changed<K, S>(
     new: &S,
 ) -> Result<(), Error>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize + PartialEq,
 {
     if old == new {
@@ -51,12 +79,22 @@ where
     }
     let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
     let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
+    let key = status_key::<K>(api.namespace().unwrap_or_default(), name);
+    if ctx
+        .recently_written_status(&key, WRITTEN_STATUS_TRUSTED)
+        .as_ref()
+        == Some(&new)
+    {
+        return Ok(());
+    }
+    let patch = super::merge_patch(&old, &new);
     api.patch_status(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": super::merge_patch(&old, &new)})),
+        &Patch::Merge(json!({ "status": patch })),
     )
     .await?;
+    ctx.remember_written_status(key, new);
     ctx.metrics.write("patch_status");
     Ok(())
 }
