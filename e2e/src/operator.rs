@@ -45,27 +45,48 @@ impl OperatorOptions {
     }
 }
 
+/// The cargo target dir: `CARGO_TARGET_DIR` (relative to the workspace root) or `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_relative() {
+                workspace_root().join(t)
+            } else {
+                t
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// The operator binary: `KHAIBAO_OPERATOR_BIN`, else `target/debug/khaibao-operator` (under
 /// `CARGO_TARGET_DIR` when set). This crate never builds it.
 pub fn operator_binary() -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os("KHAIBAO_OPERATOR_BIN") {
         Some(p) => PathBuf::from(p),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| {
-                if t.is_relative() {
-                    workspace_root().join(t)
-                } else {
-                    t
-                }
-            })
-            .unwrap_or_else(|| workspace_root().join("target"))
-            .join("debug/khaibao-operator"),
+        None => target_dir().join("debug/khaibao-operator"),
     };
     if !path.is_file() {
         bail!(
             "the operator binary {} does not exist; build it first with `{BUILD_COMMAND}` \
              (or point KHAIBAO_OPERATOR_BIN at one)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The `khaibao` CLI binary: `KHAIBAO_CLI_BIN`, else `target/debug/khaibao` (under
+/// `CARGO_TARGET_DIR` when set; `cargo test --workspace` builds it). Never built here.
+pub fn cli_binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("KHAIBAO_CLI_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => target_dir().join("debug/khaibao"),
+    };
+    if !path.is_file() {
+        bail!(
+            "the khaibao CLI {} does not exist; build it first with `cargo build -p khaibao-cli` \
+             (or point KHAIBAO_CLI_BIN at one)",
             path.display()
         );
     }
