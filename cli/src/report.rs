@@ -123,7 +123,7 @@ mod tests {
         Report::file(
             Path::new(path),
             Some(Location { line, column }),
-            Text::new(msg.to_string(), msg.to_string()),
+            Text::new(msg, msg),
         )
     }
 
@@ -133,11 +133,7 @@ mod tests {
             at("b.yaml", 30, 5, "b30"),
             at("b.yaml", 10, 9, "b10-9"),
             at("a.yaml", 7, 1, "a7"),
-            Report::file(
-                Path::new("b.yaml"),
-                None,
-                Text::new("b-file".into(), "b-file".into()),
-            ),
+            Report::file(Path::new("b.yaml"), None, Text::new("b-file", "b-file")),
             at("b.yaml", 10, 3, "b10-3"),
             at("a.yaml", 2, 1, "a2"),
             at("b.yaml", 10, 3, "b10-3-again"),
