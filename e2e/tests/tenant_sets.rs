@@ -15,8 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use khaibao::api::{Tenant, TenantSet};
 use khaibao::pipeline::{LABEL_TENANT_SET, expand_tenant_set};
 use khaibao_e2e::{
-    OBJECTS_PER_TENANT, Obj, SHARED_OBJECTS, Scope, cli_binary, conditions_summary, read_manifests,
-    target_dir, tenant_label, tenant_ready, wait_until, with_shared, workspace_root,
+    OBJECTS_PER_TENANT, Obj, SHARED_OBJECTS, Scope, assert_no_secret_leaks, cli_binary,
+    conditions_summary, read_manifests, target_dir, tenant_label, tenant_ready, wait_until,
+    with_shared, workspace_root,
 };
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -501,6 +502,20 @@ fn every_commune_of_ha_noi_from_one_set() {
         )
         .await?;
         eprintln!("confirmed prune of {d} tenants done in {took:.1?}");
+        // The confirmation is used up, and the tenants still terminating were not held again.
+        let after = s.tenant_set(&ns, &name).await?;
+        ensure!(
+            !after.annotations().contains_key(CONFIRM_PRUNE),
+            "the confirmation is still there: {:?}",
+            after.annotations()
+        );
+        let held_events = set_events(&s, &ns, &name, "PruneHeld").await?;
+        ensure!(
+            held_events.len() == 1,
+            "{} PruneHeld events: {:?}",
+            held_events.len(),
+            held_events.iter().map(|e| &e.note).collect::<Vec<_>>()
+        );
         let objects = s.objects().await?;
         let left_of_deleted: Vec<&Obj> = objects
             .iter()
@@ -590,6 +605,16 @@ fn every_commune_of_ha_noi_from_one_set() {
         );
         s.wait_ready(phuong.len() + 1, Duration::from_secs(30))
             .await?;
+
+        // No generated secret value in the operator's log, Events or any status.
+        let secrets = s.generated_secrets().await?;
+        ensure!(
+            secrets.len() == phuong.len() + 1,
+            "{} generated secrets",
+            secrets.len()
+        );
+        let logs: Vec<_> = env.operator_log().into_iter().collect();
+        assert_no_secret_leaks(&s.client, &secrets, &logs).await?;
 
         // Deleting the set deletes its tenants (garbage collection by ownerReference); the
         // province, which the set did not make, stays.

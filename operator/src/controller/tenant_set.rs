@@ -165,8 +165,19 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         }
     }
 
-    let stale: Vec<&String> = owned.keys().filter(|n| !wanted.contains(*n)).collect();
-    let free = PRUNE_FREE_COUNT.max(owned.len() * PRUNE_FREE_PERCENT / 100);
+    // Tenants already being deleted (their objects are being removed) are on their way out:
+    // counted again, the rest of a confirmed prune would be held as a new one.
+    let live: Vec<&String> = owned
+        .iter()
+        .filter(|(_, t)| t.meta().deletion_timestamp.is_none())
+        .map(|(n, _)| n)
+        .collect();
+    let stale: Vec<&String> = live
+        .iter()
+        .copied()
+        .filter(|n| !wanted.contains(*n))
+        .collect();
+    let free = PRUNE_FREE_COUNT.max(live.len() * PRUNE_FREE_PERCENT / 100);
     let confirmed = set
         .annotations()
         .get(ANNOTATION_CONFIRM_PRUNE)
@@ -177,7 +188,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         let msg = format!(
             "this change would delete {} of {} tenants; confirm with: kubectl -n {ns} annotate tenantset {name} {ANNOTATION_CONFIRM_PRUNE}={} --overwrite",
             stale.len(),
-            owned.len(),
+            live.len(),
             stale.len()
         );
         if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "PruneHeld") {
@@ -194,6 +205,16 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         }
         if !stale.is_empty() {
             info!(tenantset = %format!("{ns}/{name}"), pruned = stale.len(), "pruned tenants no longer selected");
+        }
+        if confirmed && stale.len() > free {
+            // One confirmation, one prune: a later change that deletes as many asks again.
+            let patch = json!({"metadata": {"annotations": {ANNOTATION_CONFIRM_PRUNE: null}}});
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            sets.patch(&name, &params, &Patch::Merge(&patch)).await?;
+            ctx.metrics.write("patch");
         }
     }
 
