@@ -866,7 +866,13 @@ fn artifacts_dir() -> anyhow::Result<PathBuf> {
 /// failure, never a skip: the report is only tested when a browser renders it.
 fn chromium() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("KHAIBAO_CHROMIUM") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        ensure!(
+            p.is_file(),
+            "KHAIBAO_CHROMIUM={} does not exist",
+            p.display()
+        );
+        return Ok(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
