@@ -10,9 +10,11 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
 fi
-# The control-plane scripts need Go (to build it), openssl (certificates) and curl (health).
+# The control-plane scripts need Go (to build it), openssl (certificates) and curl (health);
+# the HTML report test renders the report in headless Chromium.
 missing=()
 for t in openssl curl; do command -v "$t" >/dev/null || missing+=("$t"); done
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"

@@ -244,6 +244,28 @@ fn schema_errors_on_a_real_platform_each_have_their_line() {
     insta::assert_snapshot!("schema_dichvucong_en", r.stderr);
 }
 
+#[test]
+fn problems_of_one_file_are_reported_by_line() {
+    // The bad name (line 20) is found while reading, the schema violation (line 15) only when
+    // rendering; the reader still sees them in the order of the file.
+    let f = bad("problems-out-of-order.yaml");
+    for cmd in ["validate", "render"] {
+        let r = run(&[cmd, &f]);
+        r.assert_code(1).assert_no_stdout();
+        let places: Vec<&str> = r
+            .errors()
+            .iter()
+            .map(|l| l.split(": error: ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            places,
+            [format!("{f}:15:25"), format!("{f}:20:9")],
+            "{cmd}:\n{}",
+            r.stderr
+        );
+    }
+}
+
 // ---------------------------------------------------------------- the official unit registry
 
 #[test]

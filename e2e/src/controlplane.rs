@@ -154,6 +154,7 @@ impl ControlPlane {
             "--timeout=60s",
             "crd/platforms.khaibao.dev",
             "crd/tenants.khaibao.dev",
+            "crd/tenantsets.khaibao.dev",
         ])?;
         cp.kubectl(&["create", "namespace", LEASE_NAMESPACE])?;
         eprintln!(
@@ -287,7 +288,7 @@ impl ControlPlane {
         }
         let mut dump = String::new();
         for args in [
-            &["get", "platforms,tenants", "-A", "-o", "yaml"][..],
+            &["get", "platforms,tenants,tenantsets", "-A", "-o", "yaml"][..],
             &["get", "leases", "-n", LEASE_NAMESPACE, "-o", "yaml"],
             &["get", "events", "-A", "-o", "yaml"],
         ] {

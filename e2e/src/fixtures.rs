@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use khaibao::api::{Platform, Tenant};
+use khaibao::api::{Platform, Tenant, TenantSet};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -66,6 +66,11 @@ fn template_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// The documents of a YAML file (e.g. an example), parsed as khaibao parses manifests.
+pub fn read_manifests(path: &Path) -> anyhow::Result<Vec<Value>> {
+    read_yaml(path)
 }
 
 fn read_yaml(path: &Path) -> anyhow::Result<Vec<Value>> {
@@ -301,6 +306,41 @@ impl Scope {
         Ok(())
     }
 
+    /// Moves a manifest of `examples/` into this scope: namespace `<prefix>-<namespace>` and,
+    /// for Tenants and TenantSets, this scope's platform.
+    pub fn scoped(&self, mut doc: Value) -> Value {
+        if let Some(ns) = doc["metadata"]["namespace"].as_str() {
+            doc["metadata"]["namespace"] = json!(self.rename_namespace(ns));
+        }
+        if doc["spec"].get("platform").is_some() {
+            doc["spec"]["platform"] = json!(self.platform);
+        }
+        doc
+    }
+
+    /// Server-side applies a TenantSet (as field manager `khaibao-e2e`; its namespace must
+    /// exist, e.g. made by [`Scope::create_tenants`]).
+    pub async fn apply_tenant_set(&self, set: &Value) -> anyhow::Result<()> {
+        let ns = set["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = set["metadata"]["name"].as_str().unwrap_or_default();
+        let api: Api<TenantSet> = Api::namespaced(self.client.clone(), ns);
+        api.patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(set),
+        )
+        .await
+        .with_context(|| format!("applying tenantset {ns}/{name}"))?;
+        Ok(())
+    }
+
+    pub async fn tenant_set(&self, namespace: &str, name: &str) -> anyhow::Result<TenantSet> {
+        let api: Api<TenantSet> = Api::namespaced(self.client.clone(), namespace);
+        api.get(name)
+            .await
+            .with_context(|| format!("reading tenantset {namespace}/{name}"))
+    }
+
     /// Every Tenant of this scope's platform.
     pub async fn tenants(&self) -> anyhow::Result<Vec<Tenant>> {
         let api: Api<Tenant> = Api::all(self.client.clone());
@@ -436,9 +476,21 @@ impl Scope {
             .collect())
     }
 
-    /// Deletes the tenants (the operator removes their objects and finalizers), then the
-    /// platform, then the namespaces.
+    /// Deletes the TenantSets, the tenants (the operator removes their objects and
+    /// finalizers), then the platform, then the namespaces.
     pub async fn cleanup(&self) -> anyhow::Result<()> {
+        // TenantSets first, or they would make their tenants again.
+        let known: Vec<String> = self
+            .namespaces
+            .lock()
+            .map(|n| n.iter().cloned().collect())
+            .unwrap_or_default();
+        for ns in &known {
+            let api: Api<TenantSet> = Api::namespaced(self.client.clone(), ns);
+            for set in api.list(&ListParams::default()).await?.items {
+                let _ = api.delete(&set.name_any(), &DeleteParams::default()).await;
+            }
+        }
         for t in self.tenants().await? {
             let api: Api<Tenant> =
                 Api::namespaced(self.client.clone(), &t.namespace().unwrap_or_default());

@@ -45,6 +45,20 @@ impl OperatorOptions {
     }
 }
 
+/// The cargo target dir: `CARGO_TARGET_DIR` (relative to the workspace root) or `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_relative() {
+                workspace_root().join(t)
+            } else {
+                t
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// The operator binary: `KHAIBAO_OPERATOR_BIN`, else `target/debug/khaibao-operator` (under
 /// `CARGO_TARGET_DIR` when set). This crate never builds it.
 pub fn operator_binary() -> anyhow::Result<PathBuf> {
@@ -60,18 +74,7 @@ pub fn cli_binary() -> anyhow::Result<PathBuf> {
 fn built_binary(env: &str, name: &str) -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| {
-                if t.is_relative() {
-                    workspace_root().join(t)
-                } else {
-                    t
-                }
-            })
-            .unwrap_or_else(|| workspace_root().join("target"))
-            .join("debug")
-            .join(name),
+        None => target_dir().join("debug").join(name),
     };
     if !path.is_file() {
         bail!(

@@ -47,5 +47,6 @@ pub fn invalid_reports(inputs: &Inputs, fleet: &crate::fleet::Fleet) -> Vec<crat
             reports.extend(r.iter().cloned());
         }
     }
+    crate::report::sort_by_place(&mut reports);
     reports
 }

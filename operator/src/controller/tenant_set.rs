@@ -21,7 +21,7 @@ use super::{Context, Error};
 use crate::api::{Tenant, TenantSet};
 use crate::cluster::FIELD_MANAGER;
 use crate::pipeline::{LABEL_TENANT_SET, expand_tenant_set};
-use crate::status::{self, READY};
+use crate::status::{self, CONFLICT, READY};
 
 /// Annotation confirming a large prune: its value must equal the number of tenants to delete.
 pub const ANNOTATION_CONFIRM_PRUNE: &str = "khaibao.dev/confirm-prune";
@@ -33,6 +33,11 @@ const PRUNE_FREE_PERCENT: usize = 10;
 pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = set.namespace().unwrap_or_default();
     let name = set.name_any();
+    // Before the Tenant cache is filled, a hand-made Tenant looks absent and would be
+    // overwritten, and every tenant the set made looks missing.
+    if !ctx.caches_ready() {
+        return Err(Error::NotReady);
+    }
     let sets: Api<TenantSet> = Api::namespaced(ctx.client.clone(), &ns);
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &ns);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
@@ -147,8 +152,32 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         }
     }
 
-    let stale: Vec<&String> = owned.keys().filter(|n| !wanted.contains(*n)).collect();
-    let free = PRUNE_FREE_COUNT.max(owned.len() * PRUNE_FREE_PERCENT / 100);
+    // Tenants the set made that the Tenant controller refused, because another tenant declared
+    // the same unit on the platform first: the set's declaration did not take effect for them.
+    for (tname, t) in owned.iter().filter(|(n, _)| wanted.contains(*n)) {
+        if let Some(c) = t
+            .status
+            .as_ref()
+            .and_then(|s| status::condition(&s.conditions, CONFLICT))
+            .filter(|c| c.status == "True")
+        {
+            conflicts.push(format!("{tname}: {}", c.message));
+        }
+    }
+
+    // Tenants already being deleted (their objects are being removed) are on their way out:
+    // counted again, the rest of a confirmed prune would be held as a new one.
+    let live: Vec<&String> = owned
+        .iter()
+        .filter(|(_, t)| t.meta().deletion_timestamp.is_none())
+        .map(|(n, _)| n)
+        .collect();
+    let stale: Vec<&String> = live
+        .iter()
+        .copied()
+        .filter(|n| !wanted.contains(*n))
+        .collect();
+    let free = PRUNE_FREE_COUNT.max(live.len() * PRUNE_FREE_PERCENT / 100);
     let confirmed = set
         .annotations()
         .get(ANNOTATION_CONFIRM_PRUNE)
@@ -159,7 +188,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         let msg = format!(
             "this change would delete {} of {} tenants; confirm with: kubectl -n {ns} annotate tenantset {name} {ANNOTATION_CONFIRM_PRUNE}={} --overwrite",
             stale.len(),
-            owned.len(),
+            live.len(),
             stale.len()
         );
         if status::condition(&old.conditions, READY).is_none_or(|c| c.reason != "PruneHeld") {
@@ -176,6 +205,16 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         }
         if !stale.is_empty() {
             info!(tenantset = %format!("{ns}/{name}"), pruned = stale.len(), "pruned tenants no longer selected");
+        }
+        if confirmed && stale.len() > free {
+            // One confirmation, one prune: a later change that deletes as many asks again.
+            let patch = json!({"metadata": {"annotations": {ANNOTATION_CONFIRM_PRUNE: null}}});
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            sets.patch(&name, &params, &Patch::Merge(&patch)).await?;
+            ctx.metrics.write("patch");
         }
     }
 
@@ -209,7 +248,11 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             READY,
             false,
             "Conflict",
-            &format!("{} tenant(s) could not be made", conflicts.len()),
+            &format!(
+                "{} tenant(s) could not be made or applied, first {}",
+                conflicts.len(),
+                conflicts[0]
+            ),
             generation,
             &now,
         ),

@@ -501,7 +501,27 @@ fn check_parent(
     }
     let same_division =
         parent.spec.unit.division.as_deref().unwrap_or("34") == unit.division.as_str();
-    if parent.spec.unit.code != unit.province_code || !same_division {
+    if !same_division {
+        // Codes of the two divisions overlap (01 is Hà Nội in both): say what differs.
+        let parent_division = parent.spec.unit.division.as_deref().unwrap_or("34");
+        problems.push(issue(
+            "UnitOutsideProvince",
+            format!(
+                "{} ({}) is a unit of the {}-province division, but its parent {parent_name} is province {} of the {parent_division}-province division; declare both in one division (unit.division)",
+                unit.name,
+                unit.code,
+                unit.division.as_str(),
+                parent.spec.unit.code
+            ),
+            format!(
+                "{} ({}) thuộc danh mục {} tỉnh, nhưng đơn vị cha {parent_name} là tỉnh {} của danh mục {parent_division} tỉnh; hãy khai báo cả hai trong cùng một danh mục (unit.division)",
+                unit.name,
+                unit.code,
+                unit.division.as_str(),
+                parent.spec.unit.code
+            ),
+        ));
+    } else if parent.spec.unit.code != unit.province_code {
         problems.push(issue(
             "UnitOutsideProvince",
             format!(

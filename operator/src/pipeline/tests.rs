@@ -190,6 +190,16 @@ fn a_commune_inherits_from_its_province_and_is_checked_against_it() {
     let e = p.render_tenant(&commune, Some(&other)).unwrap_err();
     assert_eq!(e[0].reason, "UnitOutsideProvince");
 
+    // Hà Nội is 01 in both divisions: the message says the divisions differ, not the codes.
+    let mut before_reform = province.clone();
+    before_reform.spec.unit.division = Some("63".into());
+    let e = p.render_tenant(&commune, Some(&before_reform)).unwrap_err();
+    assert_eq!(e[0].reason, "UnitOutsideProvince");
+    assert_eq!(
+        e[0].message.en,
+        "Phường Ba Đình (00004) is a unit of the 34-province division, but its parent ha-noi is province 01 of the 63-province division; declare both in one division (unit.division)"
+    );
+
     let mut elsewhere = province.clone();
     elsewhere.metadata.namespace = Some("tinh-79".into());
     let e = p.render_tenant(&commune, Some(&elsewhere)).unwrap_err();
