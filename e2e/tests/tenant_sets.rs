@@ -849,6 +849,31 @@ fn tenants_the_set_did_not_make_are_never_overwritten() {
         );
         let t = s.tenant(&ns79, "ho-chi-minh").await?.context("gone")?;
         ensure!(tenant_ready(&t), "{}", conditions_summary(&t));
+
+        // The first declaration deleted: the unit passes to the second, which becomes Ready
+        // with objects of its own and no Conflict left.
+        let api: kube::Api<khaibao::api::Tenant> = kube::Api::namespaced(s.client.clone(), &ns79);
+        api.delete("ho-chi-minh", &Default::default()).await?;
+        wait_until(
+            "the second declaration to take the freed unit",
+            Duration::from_secs(60),
+            async || {
+                let t = s.tenant(&ns79, "tp-ho-chi-minh").await?.context("gone")?;
+                ensure!(
+                    tenant_ready(&t) && tenant_condition(&t, "Conflict").is_none(),
+                    "{}",
+                    conditions_summary(&t)
+                );
+                let objects = s.tenant_objects(&ns79, "tp-ho-chi-minh").await?;
+                ensure!(
+                    objects.len() == OBJECTS_PER_TENANT,
+                    "{} objects",
+                    objects.len()
+                );
+                Ok(())
+            },
+        )
+        .await?;
         s.cleanup().await
     });
 }
