@@ -478,10 +478,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         next(&mut platform_events).predicate_filter(what_tenants_render, Default::default()),
         move |p: Platform| {
             let name = p.name_any();
+            let deleting = p.metadata.deletion_timestamp.is_some();
+            let status = p.status.clone().unwrap_or_default();
+            // During a rollout only the wave that moved needs to render; the others would
+            // render what they already have (11,000 renders per wave for nothing).
             t_store
                 .state()
                 .iter()
                 .filter(|t| t.spec.platform == name)
+                .filter(|t| {
+                    let assigned =
+                        crate::rollout::assigned_revision(&status, &object_key(t.as_ref()));
+                    let current = t.status.as_ref().and_then(|s| s.target_revision.as_deref());
+                    deleting || assigned.is_none() || assigned != current
+                })
                 .map(|t| ObjectRef::from_obj(t.as_ref()))
                 .collect::<Vec<_>>()
         },
