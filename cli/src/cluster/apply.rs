@@ -9,9 +9,9 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use super::{ClusterArgs, block_on, explain};
+use super::{ClusterArgs, explain, with_client};
 use crate::Global;
-use crate::commands::{INVALID, USAGE, invalid_reports, load};
+use crate::commands::{INVALID, invalid_reports, load};
 use crate::fleet::render_fleet;
 use crate::report::print_all;
 
@@ -55,14 +55,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
         .map(|t| manifest(&t.tenant))
         .chain(inputs.tenant_sets.iter().cloned())
         .collect();
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
+    with_client(cluster, |client| async move {
         let mut failed = 0;
         let suffix = if dry_run { " (server dry run)" } else { "" };
         for (label, docs) in [("namespace", &inputs.namespaces), ("platform", &platforms)] {

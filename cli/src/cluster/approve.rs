@@ -12,9 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::apply::CLI_MANAGER;
-use super::{ClusterArgs, block_on, explain};
+use super::{ClusterArgs, explain, with_client};
 use crate::Global;
-use crate::commands::{INVALID, USAGE};
 
 /// Annotation confirming a TenantSet prune (same value as the operator's).
 const ANNOTATION_CONFIRM_PRUNE: &str = "khaibao.dev/confirm-prune";
@@ -27,14 +26,7 @@ pub enum Target {
 pub fn run(g: &Global, cluster: &ClusterArgs, target: Target) -> u8 {
     let lang = g.lang();
     let say = |en: String, vi: String| if lang == Lang::Vi { vi } else { en };
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
+    with_client(cluster, |client| async move {
         let result = match &target {
             Target::Platform(name) => {
                 let api: Api<Platform> = Api::all(client);
@@ -45,16 +37,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, target: Target) -> u8 {
                 approve_prune(&api, namespace, name, say).await
             }
         };
-        match result {
-            Ok(msg) => {
-                println!("{msg}");
-                0
-            }
-            Err(msg) => {
-                eprintln!("error: {msg}");
-                INVALID
-            }
-        }
+        super::print_outcome(result)
     })
 }
 

@@ -14,7 +14,7 @@ use khaibao::yaml::to_yaml_document;
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
-use super::{ClusterArgs, block_on, explain};
+use super::{ClusterArgs, explain, with_client};
 use crate::Global;
 use crate::commands::{INVALID, USAGE, invalid_reports, load};
 use crate::fleet::render_fleet;
@@ -61,14 +61,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf]) -> u8 {
                 .map(|r| (format!("{}/{}", r.namespace, r.name), r))
         })
         .collect();
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
+    with_client(cluster, |client| async move {
         let resolver = Resolver::default();
         // Objects in the cluster, by owner, for every platform namespace involved.
         let mut live_by_owner: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();

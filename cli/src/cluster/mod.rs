@@ -58,6 +58,38 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Runs `f` with a client on a fresh runtime. A cluster that cannot be reached is a usage
+/// error (exit 2) with the reason and how to point khaibao at one.
+pub fn with_client<F, Fut>(cluster: &ClusterArgs, f: F) -> u8
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    block_on(async {
+        match cluster.client().await {
+            Ok(c) => f(c).await,
+            Err(e) => {
+                eprintln!("error: {e}");
+                crate::commands::USAGE
+            }
+        }
+    })
+}
+
+/// Prints a command's outcome: the message on stdout (exit 0), or the error on stderr (exit 1).
+pub fn print_outcome(result: Result<String, String>) -> u8 {
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            0
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            crate::commands::INVALID
+        }
+    }
+}
+
 /// Explains a kube error in a sentence (connection refused, forbidden, missing CRDs).
 pub fn explain(e: &kube::Error) -> String {
     match e {

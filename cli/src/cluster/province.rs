@@ -10,7 +10,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 use super::apply::CLI_MANAGER;
-use super::{ClusterArgs, block_on, explain};
+use super::{ClusterArgs, explain, with_client};
 use crate::Global;
 use crate::commands::{INVALID, USAGE};
 
@@ -75,14 +75,7 @@ pub fn grant(
         return 0;
     }
     let _ = g;
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
+    with_client(cluster, |client| async move {
         for o in &objects {
             let kind = o["kind"].as_str().unwrap_or_default();
             let (group_, version) =

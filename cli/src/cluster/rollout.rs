@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::apply::CLI_MANAGER;
-use super::{ClusterArgs, block_on, explain};
+use super::{ClusterArgs, explain, with_client};
 use crate::Global;
 use crate::commands::{INVALID, USAGE};
 
@@ -24,14 +24,7 @@ pub enum Action {
 
 pub fn run(g: &Global, cluster: &ClusterArgs, action: Action, platform: &str) -> u8 {
     let lang = g.lang();
-    block_on(async {
-        let client = match cluster.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        };
+    with_client(cluster, |client| async move {
         let api: Api<Platform> = Api::all(client.clone());
         let p = match api.get_opt(platform).await {
             Ok(Some(p)) => p,
@@ -75,16 +68,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, action: Action, platform: &str) ->
                 }),
             Action::Undo => undo(&client, &api, p, lang).await,
         };
-        match result {
-            Ok(msg) => {
-                println!("{msg}");
-                0
-            }
-            Err(msg) => {
-                eprintln!("error: {msg}");
-                INVALID
-            }
-        }
+        super::print_outcome(result)
     })
 }
 
