@@ -204,6 +204,8 @@ enum PlatformAction {
     Lint { dir: PathBuf },
     /// Print the Platform with its templates inlined, ready for kubectl apply
     Build { dir: PathBuf },
+    /// Print a ValidatingAdmissionPolicy that refuses out-of-schema tenant values at apply time
+    Admission { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -329,6 +331,9 @@ fn main() -> ExitCode {
         Command::Platform {
             action: PlatformAction::Build { dir },
         } => commands::platform::build(g, &dir),
+        Command::Platform {
+            action: PlatformAction::Admission { dir },
+        } => commands::platform::admission(g, &dir),
         Command::Units {
             division,
             province,
