@@ -499,9 +499,22 @@ fn check_parent(
         ));
         return;
     }
-    let same_division =
-        parent.spec.unit.division.as_deref().unwrap_or("34") == unit.division.as_str();
-    if parent.spec.unit.code != unit.province_code || !same_division {
+    let parent_division = parent.spec.unit.division.as_deref().unwrap_or("34");
+    if parent.spec.unit.code == unit.province_code && parent_division != unit.division.as_str() {
+        // Same province code, other division: saying "province 01 is not province 01" would
+        // confuse; name the divisions and the fix.
+        problems.push(issue(
+            "UnitOutsideProvince",
+            format!(
+                "{} ({}) is a unit of the {}-province division, but its parent {parent_name} is declared in the {parent_division}-province division; declare both in the same division (division: \"{parent_division}\")",
+                unit.name, unit.code, unit.division.as_str()
+            ),
+            format!(
+                "{} ({}) thuộc danh mục {} tỉnh, nhưng đơn vị cha {parent_name} khai báo theo danh mục {parent_division} tỉnh; hãy khai báo cùng một danh mục (division: \"{parent_division}\")",
+                unit.name, unit.code, unit.division.as_str()
+            ),
+        ));
+    } else if parent.spec.unit.code != unit.province_code {
         problems.push(issue(
             "UnitOutsideProvince",
             format!(
