@@ -99,7 +99,8 @@ enum Command {
         #[arg(value_name = "VALUE_PATH")]
         value_path: Option<String>,
     },
-    /// Validate locally, then create or update Namespaces, Platforms and Tenants in the cluster
+    /// Validate locally, then create or update Namespaces, Platforms (with their admission
+    /// policy) and Tenants in the cluster
     Apply {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
