@@ -146,24 +146,27 @@ fn install_rbac(cp: &ControlPlane, removal: Option<&Removal>) -> anyhow::Result<
     Ok(())
 }
 
-/// The first request of the operator the API server refused with 403, from its log.
+/// The first request of the operator the API server refused with 403, from its log:
+/// `cannot list resource "platforms" in API group "khaibao.dev" at the cluster scope`.
 fn first_forbidden(op: &Operator) -> Option<String> {
-    op.log()
+    let log = op.log();
+    let line = log
         .lines()
-        .find(|l| l.contains("forbidden") || l.contains("Forbidden"))
-        .map(|l| {
-            // `User "system:serviceaccount:..." cannot patch resource "events" ...`
-            match l.find(" cannot ") {
-                Some(i) => l[i + 1..]
-                    .split(['\\', '"'])
-                    .take(4)
-                    .collect::<Vec<_>>()
-                    .join("\"")
-                    .trim_end_matches('"')
-                    .to_string(),
-                None => l.chars().take(300).collect(),
-            }
-        })
+        .find(|l| l.contains("forbidden") || l.contains("Forbidden"))?
+        .replace("\\\"", "\"");
+    let Some(i) = line.find("cannot ") else {
+        return Some(line.chars().take(200).collect());
+    };
+    let rest = &line[i..];
+    let end = if let Some(j) = rest.find(" at the cluster scope") {
+        j + " at the cluster scope".len()
+    } else if let Some(j) = rest.find(" in the namespace \"") {
+        let k = j + " in the namespace \"".len();
+        k + rest[k..].find('"').map_or(0, |q| q + 1)
+    } else {
+        rest.char_indices().nth(160).map_or(rest.len(), |(n, _)| n)
+    };
+    Some(rest[..end].to_string())
 }
 
 struct Outcome {
