@@ -99,7 +99,8 @@ enum Command {
         #[arg(value_name = "VALUE_PATH")]
         value_path: Option<String>,
     },
-    /// Validate locally, then create or update Namespaces, Platforms and Tenants in the cluster
+    /// Validate locally, then create or update Namespaces, Platforms (with their admission
+    /// policy) and Tenants in the cluster
     Apply {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -261,6 +262,8 @@ enum PlatformAction {
     Lint { dir: PathBuf },
     /// Print the Platform with its templates inlined, ready for kubectl apply
     Build { dir: PathBuf },
+    /// Print a ValidatingAdmissionPolicy that refuses out-of-schema tenant values at apply time
+    Admission { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -410,6 +413,9 @@ fn main() -> ExitCode {
         Command::Platform {
             action: PlatformAction::Build { dir },
         } => commands::platform::build(g, &dir),
+        Command::Platform {
+            action: PlatformAction::Admission { dir },
+        } => commands::platform::admission(g, &dir),
         Command::Units {
             division,
             province,

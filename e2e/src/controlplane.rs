@@ -207,6 +207,62 @@ impl ControlPlane {
         Ok(Client::try_from(config)?)
     }
 
+    /// The admin kubeconfig with impersonation of `user` in `groups` added (`as`, `as-groups`):
+    /// what a client sends is authorised as that user, as if it had logged in as them. The
+    /// admin certificate (group `system:masters`) may impersonate anyone.
+    pub fn kubeconfig_as(&self, user: &str, groups: &[&str]) -> anyhow::Result<Kubeconfig> {
+        let mut kc = Kubeconfig::read_from(&self.kubeconfig)?;
+        for named in &mut kc.auth_infos {
+            let auth = named.auth_info.get_or_insert_with(Default::default);
+            auth.impersonate = Some(user.to_string());
+            auth.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+        }
+        Ok(kc)
+    }
+
+    /// Writes [`ControlPlane::kubeconfig_as`] into the state dir as `kubeconfig-<file>` (JSON,
+    /// which every kubeconfig reader accepts) and returns its path.
+    pub fn write_kubeconfig_as(
+        &self,
+        file: &str,
+        user: &str,
+        groups: &[&str],
+    ) -> anyhow::Result<PathBuf> {
+        let path = self.state_dir.join(format!("kubeconfig-{file}"));
+        let kc = self.kubeconfig_as(user, groups)?;
+        std::fs::write(&path, serde_json::to_string_pretty(&kc)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// A kube client acting as `user` in `groups` (impersonation).
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> anyhow::Result<Client> {
+        let kc = self.kubeconfig_as(user, groups)?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+        config.read_timeout = Some(Duration::from_secs(30));
+        Ok(Client::try_from(config)?)
+    }
+
+    /// Runs `helm` (for `helm template`; it never talks to the cluster here).
+    pub fn helm(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(self.bin_dir.join("helm"))
+            .args(args)
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run helm")?;
+        if !out.status.success() {
+            bail!(
+                "helm {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Runs `kubectl` against this cluster; fails with its stderr on a non-zero exit.
     pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
         self.kubectl_with_stdin(args, None)

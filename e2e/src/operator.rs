@@ -26,6 +26,9 @@ pub struct OperatorOptions {
     pub resync_seconds: Option<u64>,
     /// Further flags.
     pub extra_args: Vec<String>,
+    /// Run as this user and groups instead of the admin (impersonation, see
+    /// [`OperatorOptions::as_service_account`]).
+    pub impersonate: Option<(String, Vec<String>)>,
 }
 
 impl OperatorOptions {
@@ -36,7 +39,25 @@ impl OperatorOptions {
             leader_election: true,
             resync_seconds: None,
             extra_args: Vec::new(),
+            impersonate: None,
         }
+    }
+
+    /// Runs the operator with the identity a Pod of ServiceAccount `namespace/name` gets: user
+    /// `system:serviceaccount:<namespace>:<name>` in the groups `system:serviceaccounts`,
+    /// `system:serviceaccounts:<namespace>` and `system:authenticated`. Its kubeconfig is the
+    /// admin one with impersonation, so every request is authorised exactly as that
+    /// ServiceAccount's RBAC allows.
+    pub fn as_service_account(mut self, namespace: &str, name: &str) -> Self {
+        self.impersonate = Some((
+            format!("system:serviceaccount:{namespace}:{name}"),
+            vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".into(),
+            ],
+        ));
+        self
     }
 
     pub fn resync_seconds(mut self, seconds: u64) -> Self {
@@ -105,9 +126,16 @@ pub struct Operator {
 impl Operator {
     /// Starts `khaibao-operator --metrics-addr 127.0.0.1:<free port> --log-format json ...`.
     pub fn start(cp: &ControlPlane, opts: OperatorOptions) -> anyhow::Result<Operator> {
+        let kubeconfig = match &opts.impersonate {
+            Some((user, groups)) => {
+                let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+                cp.write_kubeconfig_as(&format!("operator-{}", opts.identity), user, &groups)?
+            }
+            None => cp.kubeconfig.clone(),
+        };
         let mut op = Operator {
             bin: operator_binary()?,
-            kubeconfig: cp.kubeconfig.clone(),
+            kubeconfig,
             state_dir: cp.state_dir.clone(),
             opts,
             child: None,

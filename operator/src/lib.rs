@@ -8,6 +8,7 @@
 // so their size does not matter and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod admission;
 pub mod api;
 pub mod diagnostics;
 pub mod pipeline;

@@ -7,7 +7,7 @@ use futures::{StreamExt, stream};
 use khaibao::api::{Platform, Tenant};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{ClusterArgs, explain, with_client};
 use crate::Global;
@@ -61,10 +61,15 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
         for (label, docs) in [("namespace", &inputs.namespaces), ("platform", &platforms)] {
             for doc in docs.iter() {
                 match apply_doc(&client, doc, dry_run).await {
-                    Ok(()) => println!(
-                        "{label} {} applied{suffix}",
-                        doc["metadata"]["name"].as_str().unwrap_or_default()
-                    ),
+                    Ok(applied) => {
+                        println!(
+                            "{label} {} applied{suffix}",
+                            doc["metadata"]["name"].as_str().unwrap_or_default()
+                        );
+                        if label == "platform" {
+                            apply_admission_policy(&client, doc, &applied, dry_run, suffix).await;
+                        }
+                    }
                     Err(e) => {
                         failed += 1;
                         eprintln!(
@@ -85,7 +90,7 @@ pub fn run(g: &Global, cluster: &ClusterArgs, paths: &[PathBuf], dry_run: bool) 
                         doc["metadata"]["name"].as_str().unwrap_or_default()
                     );
                     let label = doc["kind"].as_str().unwrap_or_default().to_lowercase();
-                    (label, key, apply_doc(&client, doc, dry_run).await)
+                    (label, key, apply_doc(&client, doc, dry_run).await.map(drop))
                 }
             })
             .buffered(16)
@@ -129,9 +134,56 @@ fn manifest<T: serde::Serialize>(resource: &T) -> Value {
     v
 }
 
+/// The platform's generated admission policy and binding (`khaibao platform admission`), owned
+/// by the applied Platform so they go when it goes. A failure is a warning, not an error: the
+/// operator checks every value anyway, the policy only refuses bad values earlier.
+async fn apply_admission_policy(
+    client: &kube::Client,
+    doc: &Value,
+    applied: &DynamicObject,
+    dry_run: bool,
+    suffix: &str,
+) {
+    let Ok(platform) = serde_json::from_value::<Platform>(doc.clone()) else {
+        return;
+    };
+    let vp = khaibao::admission::values_policy(&platform);
+    let owner = applied.metadata.uid.as_ref().map(|uid| {
+        json!([{"apiVersion": "khaibao.dev/v1alpha1", "kind": "Platform",
+                "name": applied.metadata.name, "uid": uid}])
+    });
+    for mut obj in vp.objects() {
+        if let Some(owner) = &owner {
+            obj["metadata"]["ownerReferences"] = owner.clone();
+        }
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match apply_doc(client, &obj, dry_run).await {
+            Ok(_) => println!("{kind} {name} applied{suffix}"),
+            Err(e) => {
+                eprintln!(
+                    "warning: {kind} {name}: {e}\n  tenants with out-of-schema values will be reported by the operator (Rendered=False) instead of refused at apply time"
+                );
+                return;
+            }
+        }
+    }
+}
+
 fn api_resource_of(doc: &Value) -> (ApiResource, bool) {
     let kind = doc["kind"].as_str().unwrap_or_default();
     match kind {
+        "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding" => (
+            ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                kind,
+            )),
+            false,
+        ),
         "Tenant" => (ApiResource::erase::<Tenant>(&()), true),
         "TenantSet" => (ApiResource::erase::<khaibao::api::TenantSet>(&()), true),
         "Platform" => (ApiResource::erase::<Platform>(&()), false),
@@ -142,7 +194,11 @@ fn api_resource_of(doc: &Value) -> (ApiResource, bool) {
     }
 }
 
-async fn apply_doc(client: &kube::Client, doc: &Value, dry_run: bool) -> Result<(), String> {
+async fn apply_doc(
+    client: &kube::Client,
+    doc: &Value,
+    dry_run: bool,
+) -> Result<DynamicObject, String> {
     let (ar, namespaced) = api_resource_of(doc);
     let name = doc["metadata"]["name"].as_str().unwrap_or_default();
     let api: Api<DynamicObject> = if namespaced {
@@ -160,6 +216,5 @@ async fn apply_doc(client: &kube::Client, doc: &Value, dry_run: bool) -> Result<
     }
     api.patch(name, &params, &Patch::Apply(doc))
         .await
-        .map(|_| ())
         .map_err(|e| explain(&e))
 }

@@ -63,6 +63,40 @@ pub fn build(g: &Global, dir: &Path) -> u8 {
     }
 }
 
+/// Prints the platform's generated admission policy and binding (`khaibao::admission`), with
+/// the schema keywords it leaves to the operator as comments.
+pub fn admission(g: &Global, dir: &Path) -> u8 {
+    let (inputs, name) = match load_dir(g, dir) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let p = &inputs.platforms[&name];
+    if let Err(ds) = khaibao::pipeline::CompiledPlatform::compile(&p.platform) {
+        let reports: Vec<Report> = ds
+            .iter()
+            .map(|d| locate(&inputs, d, None, None, Some(p)))
+            .collect();
+        print_all(&reports, g.lang());
+        return INVALID;
+    }
+    let policy = khaibao::admission::values_policy(&p.platform);
+    println!(
+        "# Refuses Tenants of platform {name} whose own values break its tenant schema ({} checks).",
+        policy.checks.len()
+    );
+    println!(
+        "# Apply it with the platform: kubectl apply -f - (needs rights on admission policies)."
+    );
+    if !policy.unchecked.is_empty() {
+        println!("# Left to the operator (reported as Rendered=False, and by `khaibao validate`):");
+        for u in &policy.unchecked {
+            println!("#   {} {}: {}", u.field, u.keyword, u.reason);
+        }
+    }
+    print!("{}", khaibao::yaml::to_yaml_stream(&policy.objects()));
+    0
+}
+
 /// Checks a platform and renders its sample tenants (`tests/`).
 pub fn lint(g: &Global, dir: &Path) -> u8 {
     let lang = g.lang();
