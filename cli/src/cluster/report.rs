@@ -114,6 +114,18 @@ pub fn render_html(summary: &[Value], lang: Lang) -> String {
             t("Rollout", "Triển khai phiên bản"),
             t("tenants on the current revision", "đơn vị đang ở phiên bản hiện hành"),
         ));
+        if let Some(r) = p["rollout"].as_object() {
+            body.push_str(&format!(
+                "<p>{} {} → {}: {} ({} {}/{})</p>",
+                t("Rollout of revision", "Triển khai phiên bản"),
+                esc(r["from"].as_str().unwrap_or("-")),
+                esc(r["to"].as_str().unwrap_or("-")),
+                esc(r["phase"].as_str().unwrap_or("-")),
+                t("wave", "đợt"),
+                r["wavesStarted"],
+                r["waves"]
+            ));
+        }
         body.push_str(&format!(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
             t("Code", "Mã"), t("Province", "Tỉnh"), t("Province ready", "Tỉnh sẵn sàng"), t("Communes ready", "Xã/phường sẵn sàng"),

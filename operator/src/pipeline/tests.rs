@@ -195,17 +195,6 @@ fn a_commune_inherits_from_its_province_and_is_checked_against_it() {
             .contains("but its parent ha-noi is province 79")
     );
 
-    // The same province declared in the other division: the message names the divisions.
-    let mut old_division = province.clone();
-    old_division.spec.unit.division = Some("63".into());
-    let e = p.render_tenant(&commune, Some(&old_division)).unwrap_err();
-    assert_eq!(e[0].reason, "UnitOutsideProvince");
-    assert!(
-        e[0].message.en.contains("is a unit of the 34-province division, but its parent ha-noi is declared in the 63-province division"),
-        "{}",
-        e[0].message.en
-    );
-
     // Hà Nội is 01 in both divisions: the message says the divisions differ, not the codes.
     let mut before_reform = province.clone();
     before_reform.spec.unit.division = Some("63".into());
