@@ -190,6 +190,16 @@ impl Results {
             );
         }
         for s in &self.sizes {
+            if let Some(k) = s.median_khaibao() {
+                let _ = writeln!(
+                    m,
+                    "\nkhaibao cold start at {} tenants, requests by verb and resource: {}.",
+                    s.tenants,
+                    k.cold.requests.describe()
+                );
+            }
+        }
+        for s in &self.sizes {
             if !s.concurrency_search.is_empty() {
                 let tried: Vec<String> = s
                     .concurrency_search

@@ -183,7 +183,7 @@ impl ApiRequests {
             .iter()
             .filter(|((verb, _), _)| WRITE_VERBS.contains(&verb.as_str()))
             .map(|(_, v)| v)
-            .sum()
+            .fold(0.0, |a, b| a + b)
     }
 
     pub fn reads(&self) -> f64 {
@@ -191,7 +191,7 @@ impl ApiRequests {
             .iter()
             .filter(|((verb, _), _)| !WRITE_VERBS.contains(&verb.as_str()))
             .map(|(_, v)| v)
-            .sum()
+            .fold(0.0, |a, b| a + b)
     }
 
     /// `PATCH tenants/status 10100, APPLY configmaps 20200, ...`, largest first.
