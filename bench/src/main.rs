@@ -57,6 +57,9 @@ struct Args {
     /// The file whose `<!-- bench:begin -->`…`<!-- bench:end -->` section is rewritten.
     #[arg(long, default_value = "BENCHMARKS.md")]
     benchmarks_md: PathBuf,
+    /// Skip the template change (cold convergence and resync only).
+    #[arg(long)]
+    no_template_change: bool,
     /// Skip the kro peer.
     #[arg(long)]
     no_kro: bool,
@@ -150,7 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     concurrency: args.tenant_concurrency,
                     operator_concurrency: args.operator_concurrency,
                     resync: true,
-                    template_change: true,
+                    template_change: !args.no_template_change,
                     timeout: Duration::from_secs(1800),
                 },
             )

@@ -108,9 +108,23 @@ async fn apply_all(
                     Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
                     None => Api::all_with(client.clone(), &ar),
                 };
-                api.patch(name, params, &Patch::Apply(o))
-                    .await
-                    .with_context(|| format!("applying {} {name}", ar.kind))?;
+                // A loaded API server may time a request out: retry it (counted in the
+                // API server's figures like any other request).
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match api.patch(name, params, &Patch::Apply(o)).await {
+                        Ok(_) => break,
+                        Err(e) if attempt < 5 => {
+                            eprintln!("[bench] retrying {} {name} ({attempt}): {e}", ar.kind);
+                            tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                        }
+                        Err(e) => {
+                            return Err(anyhow::Error::new(e)
+                                .context(format!("applying {} {name}", ar.kind)));
+                        }
+                    }
+                }
                 done.lock().expect("lock").push(Instant::now());
                 anyhow::Ok(())
             }
@@ -263,10 +277,22 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
             async move {
                 let ns = t["metadata"]["namespace"].as_str().unwrap_or_default();
                 let name = t["metadata"]["name"].as_str().unwrap_or_default();
-                Api::<Tenant>::namespaced(client.clone(), ns)
-                    .patch(name, params, &Patch::Apply(t))
-                    .await
-                    .with_context(|| format!("applying tenant {ns}/{name}"))
+                let api = Api::<Tenant>::namespaced(client.clone(), ns);
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match api.patch(name, params, &Patch::Apply(t)).await {
+                        Ok(t) => return Ok(t),
+                        Err(e) if attempt < 5 => {
+                            eprintln!("[bench] retrying tenant {ns}/{name} ({attempt}): {e}");
+                            tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                        }
+                        Err(e) => {
+                            return Err(anyhow::Error::new(e)
+                                .context(format!("applying tenant {ns}/{name}")));
+                        }
+                    }
+                }
             }
         })
         .buffer_unordered(o.concurrency)
