@@ -1,7 +1,7 @@
 # khaibao: the two commands of the README.
 #   make demo   the main job (see README)
 #   make test   every test: formatting, lints, unit, CLI and end-to-end
-#   make bench  the scale benchmark (about 1 h 15 min on the 2-core machine; see BENCHMARKS.md)
+#   make bench  the scale benchmark (1 to 1.5 h on the 2-core machine; see BENCHMARKS.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 KHAIBAO := target/release/khaibao
@@ -52,8 +52,6 @@ test: tools
 # BENCH_ARGS, e.g. BENCH_ARGS="--sizes 1k --runs 1", picks a part.
 bench: tools
 	KHAIBAO_BENCH_TOOLS=1 scripts/ensure-tools.sh
-	$(CARGO) build --release -p khaibao --features operator --bin khaibao-operator
-	$(CARGO) build --release -p khaibao-cli -p khaibao-bench
+	$(CARGO) build --release -p khaibao -p khaibao-cli -p khaibao-bench --features khaibao/operator
 	e2e/build-controlplane.sh
-	KHAIBAO_BENCH_KRO_NOTE="$$(bench/peers/kro/build-kro.sh 2>&1 | tail -n1)" \
-	  $${CARGO_TARGET_DIR:-target}/release/khaibao-bench $(BENCH_ARGS)
+	$${CARGO_TARGET_DIR:-target}/release/khaibao-bench $(BENCH_ARGS)
