@@ -1,6 +1,7 @@
 # khaibao: the two commands of the README.
 #   make demo   the main job (see README)
 #   make test   every test: formatting, lints, unit, CLI and end-to-end
+#   make bench  the scale benchmark (1 to 1.5 h on the 2-core machine; see BENCHMARKS.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 KHAIBAO := target/release/khaibao
@@ -52,3 +53,12 @@ test: tools
 rbac-proof:
 	$(CARGO) build -p khaibao --features operator --bin khaibao-operator
 	e2e/rbac-proof.sh
+
+# The scale benchmark: baseline, khaibao, Helm (and kro) side by side on the local control plane;
+# prints a table, rewrites the results section of BENCHMARKS.md and the plots in docs/bench/.
+# BENCH_ARGS, e.g. BENCH_ARGS="--sizes 1k --runs 1", picks a part.
+bench: tools
+	KHAIBAO_BENCH_TOOLS=1 scripts/ensure-tools.sh
+	$(CARGO) build --release -p khaibao -p khaibao-cli -p khaibao-bench --features khaibao/operator
+	e2e/build-controlplane.sh
+	$${CARGO_TARGET_DIR:-target}/release/khaibao-bench $(BENCH_ARGS)

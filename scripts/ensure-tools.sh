@@ -24,3 +24,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 command -v go >/dev/null || { echo "Go 1.26 is required to build the local control plane" >&2; exit 1; }
+# `make bench` draws its plots with gnuplot.
+if [ -n "${KHAIBAO_BENCH_TOOLS:-}" ] && ! command -v gnuplot >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq gnuplot-nox
+  else
+    echo "please install gnuplot (for the plots of make bench)" >&2
+  fi
+fi

@@ -15,6 +15,7 @@
 mod controlplane;
 mod fixtures;
 mod operator;
+pub mod scale;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

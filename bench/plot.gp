@@ -1,0 +1,19 @@
+# Plots of `make bench` (called by khaibao-bench with dir='docs/bench' sizes='1k 3.3k 10.1k').
+set datafile separator ','
+set terminal pngcairo size 1100,650 noenhanced font ',10'
+set key top left
+set grid
+
+set output dir.'/throughput.png'
+set title 'Objects in the cluster over time: raw SSA baseline vs khaibao (objects of Ready tenants), cold start'
+set xlabel 'seconds since start'
+set ylabel 'objects'
+plot for [s in sizes] dir.'/baseline-'.s.'.csv' using 1:2 skip 1 with lines lw 2 title 'baseline '.s, \
+     for [s in sizes] dir.'/khaibao-'.s.'.csv' using 1:2 skip 1 with lines lw 2 dt 2 title 'khaibao '.s
+
+set output dir.'/growth.png'
+set title 'Cold convergence time by fleet size (median)'
+set xlabel 'tenants'
+set ylabel 'seconds'
+plot dir.'/growth.csv' using 1:2 skip 1 with linespoints lw 2 title 'raw SSA baseline', \
+     dir.'/growth.csv' using 1:3 skip 1 with linespoints lw 2 title 'khaibao'
