@@ -216,7 +216,7 @@ impl Results {
         }
         let _ = writeln!(
             m,
-            "\n### Steady-state resync and template change\n\nResync: the operator is stopped and started again, so a new process reconciles every Tenant from its first list; the window ends when `khaibao_reconciles_total{{controller=\"tenant\"}}` reaches N, plus 2 s. Template change: one key added to a tenant template of the Platform (every tenant's output changes); **rolled all at once: the operator of this branch has no waves yet** (the rollout lands separately).\n\n| tenants | resync time | resync writes | resync reads (by verb) | RSS after resync | template change | ÷ cold | template change requests by verb |\n|---|---|---|---|---|---|---|---|"
+            "\n### Steady-state resync and template change\n\nResync: the operator is stopped and started again, so a new process reconciles every Tenant from its first list; the window ends when `khaibao_reconciles_total{{controller=\"tenant\"}}` reaches N, plus 2 s. Template change: one key added to a tenant template of the Platform (every tenant's output changes); rolled through the waves of the platform's `spec.rollout` (dichvucong: a canary, then batches of 10 %, each waiting for the previous to be Ready).\n\n| tenants | resync time | resync writes | resync reads (by verb) | RSS after resync | template change | ÷ cold | template change requests by verb |\n|---|---|---|---|---|---|---|---|"
         );
         for s in &self.sizes {
             let Some(k) = s.median_khaibao() else {

@@ -243,10 +243,9 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
     let cp = ControlPlane::start()?;
     let client = cp.client().await?;
     let opts = OperatorOptions {
-        identity: "bench".into(),
         leader_election: false,
-        resync_seconds: None,
         extra_args: vec!["--concurrency".into(), o.operator_concurrency.to_string()],
+        ..OperatorOptions::new("bench")
     };
     let mut op = Operator::start(&cp, opts)?;
     op.wait_ready(Duration::from_secs(60)).await?;
