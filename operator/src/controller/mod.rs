@@ -78,7 +78,7 @@ pub struct Context {
     applied: Mutex<HashMap<String, (String, Vec<ObjectReference>)>>,
     failures: Mutex<HashMap<String, u32>>,
     /// The status last written per object, and when (see `writes::patch_status_if_changed`).
-    written_status: Mutex<HashMap<String, (std::time::Instant, serde_json::Value)>>,
+    written_status: Mutex<HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl Context {
@@ -125,17 +125,21 @@ impl Context {
     fn recently_written_status(&self, key: &str, within: Duration) -> Option<serde_json::Value> {
         let m = self.written_status.lock().ok()?;
         let (at, status) = m.get(key)?;
-        (at.elapsed() < within).then(|| status.clone())
+        if at.elapsed() >= within {
+            return None;
+        }
+        serde_json::from_str(status).ok()
     }
 
-    /// Remembers a written status; entries older than a minute are dropped on the way, so the
-    /// map holds only the objects written recently.
-    fn remember_written_status(&self, key: String, status: serde_json::Value) {
+    /// Remembers a written status (as compact JSON: at cold start every tenant has one here).
+    /// Entries past the trust window are dropped on the way, so the map holds only the objects
+    /// written in the last half minute.
+    fn remember_written_status(&self, key: String, status: &serde_json::Value, within: Duration) {
         if let Ok(mut m) = self.written_status.lock() {
-            if m.len() > 1024 {
-                m.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
+            if m.len() > 256 {
+                m.retain(|_, (at, _)| at.elapsed() < within);
             }
-            m.insert(key, (std::time::Instant::now(), status));
+            m.insert(key, (std::time::Instant::now(), status.to_string()));
         }
     }
 
@@ -315,6 +319,16 @@ fn error_policy<K: Resource<DynamicType = ()>>(o: Arc<K>, e: &Error, ctx: Arc<Co
     Action::requeue(ctx.backoff(&key))
 }
 
+/// Drops what no reconcile reads before an object is cached: managedFields and kubectl's
+/// last-applied copy of the whole object, more than half of a cached Tenant's size.
+fn slim<K: Resource>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// A hash of what a platform's tenants render from: its spec and its rollout's assignments.
 fn what_tenants_render(p: &Platform) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -369,7 +383,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             watcher(
                 tenants_api.clone(),
                 watcher::Config::default().any_semantic(),
-            ),
+            )
+            .modify(slim),
         )
         .map_ok(move |event| {
             units_feed.apply(&event);
@@ -377,7 +392,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
         .default_backoff()
         .touched_objects(),
-        4,
+        vec![
+            Tenant::clone,
+            without_status,
+            without_status,
+            without_status,
+        ],
     );
     let (platforms, platform_writer) = reflector::store::<Platform>();
     let mut platform_events = fan_out(
@@ -387,11 +407,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             watcher(
                 platforms_api.clone(),
                 watcher::Config::default().any_semantic(),
-            ),
+            )
+            .modify(slim),
         )
         .default_backoff()
         .touched_objects(),
-        2,
+        vec![Platform::clone, Platform::clone],
     );
     let mut tenant_controller = Controller::for_stream(next(&mut tenant_events), tenants.clone());
     let mut platform_controller =
@@ -457,7 +478,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             event
         })
         .touched_objects();
-        let mut streams = fan_out("owned object", stream, 2);
+        let mut streams = fan_out(
+            "owned object",
+            stream,
+            vec![PartialMeta::clone, PartialMeta::clone],
+        );
         tenant_controller = tenant_controller.watches_stream_with(
             next(&mut streams),
             |o| owner_tenant(&o.metadata),
@@ -593,10 +618,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
 /// The next stream of a [`fan_out`].
 fn next<T>(streams: &mut Vec<T>) -> T {
-    streams.pop().expect("fan_out made one stream per consumer")
+    assert!(!streams.is_empty(), "fan_out made one stream per consumer");
+    streams.remove(0)
 }
 
-/// Hands every object of `stream` to `n` consumers (controllers and triggers), in order. Watch
+/// A Tenant as a trigger needs it: who it is and what it declares, not its status.
+fn without_status(t: &Tenant) -> Tenant {
+    Tenant {
+        metadata: t.metadata.clone(),
+        spec: t.spec.clone(),
+        status: None,
+    }
+}
+
+/// Hands every object of `stream` to one consumer (a controller or a trigger) per `copies`
+/// entry, in order, each getting the copy its function makes (a trigger needs less than a
+/// cache: no status, so an initial list of 11,000 tenants is not queued four times whole). Watch
 /// errors stop here: the watcher already retries with its own backoff, and a controller's
 /// trigger stream pauses *all* of its triggers after every error it sees (exponentially, up to
 /// a minute). Forwarded, the errors queued during an API server outage kept the Tenant
@@ -604,21 +641,25 @@ fn next<T>(streams: &mut Vec<T>) -> T {
 fn fan_out<S, T>(
     kind: &'static str,
     stream: S,
-    n: usize,
+    copies: Vec<fn(&T) -> T>,
 ) -> Vec<futures::stream::BoxStream<'static, Result<T, watcher::Error>>>
 where
     S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
     T: Clone + Send + 'static,
 {
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n)
-        .map(|_| tokio::sync::mpsc::unbounded_channel::<T>())
+    let (senders, receivers): (Vec<_>, Vec<_>) = copies
+        .into_iter()
+        .map(|copy| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<T>();
+            ((tx, copy), rx)
+        })
         .unzip();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(o) => {
-                    if senders.iter().any(|tx| tx.send(o.clone()).is_err()) {
+                    if senders.iter().any(|(tx, copy)| tx.send(copy(&o)).is_err()) {
                         break;
                     }
                 }

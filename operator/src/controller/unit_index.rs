@@ -20,7 +20,8 @@ type Holder = (Option<Time>, String);
 struct Inner {
     holders: HashMap<UnitKey, BTreeSet<Holder>>,
     unit_of: HashMap<String, (UnitKey, Holder)>,
-    relisting: Option<Vec<Tenant>>,
+    /// Tenants seen during a (re)list: only what the index keeps, not whole objects.
+    relisting: Option<Vec<(String, UnitKey, Holder, bool)>>,
 }
 
 #[derive(Default)]
@@ -55,12 +56,20 @@ impl Inner {
 
     fn upsert(&mut self, t: &Tenant) {
         let key = key_of(t);
+        let holder = (t.metadata.creation_timestamp.clone(), key.clone());
+        self.insert(
+            key,
+            unit_key(t),
+            holder,
+            t.metadata.deletion_timestamp.is_some(),
+        );
+    }
+
+    fn insert(&mut self, key: String, unit: UnitKey, holder: Holder, deleting: bool) {
         self.remove(&key);
-        if t.metadata.deletion_timestamp.is_some() {
+        if deleting {
             return;
         }
-        let unit = unit_key(t);
-        let holder = (t.metadata.creation_timestamp.clone(), key.clone());
         self.holders
             .entry(unit.clone())
             .or_default()
@@ -77,16 +86,22 @@ impl UnitIndex {
         match event {
             Event::Init => inner.relisting = Some(Vec::new()),
             Event::InitApply(t) => {
+                let entry = (
+                    key_of(t),
+                    unit_key(t),
+                    (t.metadata.creation_timestamp.clone(), key_of(t)),
+                    t.metadata.deletion_timestamp.is_some(),
+                );
                 if let Some(list) = inner.relisting.as_mut() {
-                    list.push(t.clone());
+                    list.push(entry);
                 }
             }
             Event::InitDone => {
                 let list = inner.relisting.take().unwrap_or_default();
                 inner.holders.clear();
                 inner.unit_of.clear();
-                for t in &list {
-                    inner.upsert(t);
+                for (key, unit, holder, deleting) in list {
+                    inner.insert(key, unit, holder, deleting);
                 }
             }
             Event::Apply(t) => inner.upsert(t),

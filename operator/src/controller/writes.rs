@@ -94,7 +94,7 @@ where
         &Patch::Merge(json!({ "status": patch })),
     )
     .await?;
-    ctx.remember_written_status(key, new);
+    ctx.remember_written_status(key, &new, WRITTEN_STATUS_TRUSTED);
     ctx.metrics.write("patch_status");
     Ok(())
 }
