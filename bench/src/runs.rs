@@ -302,17 +302,7 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
     let (m1, c1) = (ApiRequests::scrape(&client).await?, cpu_now(&cp, pid));
     let stats = ProcStats::read(pid.context("operator pid")?)?;
     let per_tenant = r.objects.len() as f64 / n as f64;
-    let timeline = tracker
-        .timeline()
-        .into_iter()
-        .filter(|(t, _)| *t >= start)
-        .map(|(t, c)| {
-            (
-                t.duration_since(start).as_secs_f64(),
-                (c as f64 * per_tenant) as usize,
-            )
-        })
-        .collect();
+    let timeline = timeline_since(&tracker, start, per_tenant);
     let requests = m1.since(&m0).workload();
     let mut run = KhaibaoRun {
         writes_per_tenant: (requests.writes() - n as f64) / n as f64,
@@ -373,17 +363,7 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
         let ready_at = tracker.wait(n, o.timeout).await?;
         let seconds = ready_at.duration_since(start).as_secs_f64();
         let (m1, c1) = (ApiRequests::scrape(&client).await?, cpu_now(&cp, pid));
-        let timeline = tracker
-            .timeline()
-            .into_iter()
-            .filter(|(t, _)| *t >= start)
-            .map(|(t, c)| {
-                (
-                    t.duration_since(start).as_secs_f64(),
-                    (c as f64 * per_tenant) as usize,
-                )
-            })
-            .collect();
+        let timeline = timeline_since(&tracker, start, per_tenant);
         run.template = Some(Phase {
             seconds,
             requests: m1.since(&m0).workload(),
@@ -394,6 +374,21 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
     drop(tracker);
     drop(op);
     Ok(run)
+}
+
+/// Objects Ready over time since `start`: (seconds, tenants Ready × objects per tenant).
+fn timeline_since(tracker: &ReadyTracker, start: Instant, per_tenant: f64) -> Vec<(f64, usize)> {
+    tracker
+        .timeline()
+        .into_iter()
+        .filter(|(t, _)| *t >= start)
+        .map(|(t, c)| {
+            (
+                t.duration_since(start).as_secs_f64(),
+                (c as f64 * per_tenant) as usize,
+            )
+        })
+        .collect()
 }
 
 /// The Helm peer: one release per tenant (`helm upgrade --install`, `parallel` at a time) of a

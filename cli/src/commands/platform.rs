@@ -34,12 +34,10 @@ fn load_dir(g: &Global, dir: &Path) -> Result<(Inputs, String), u8> {
     Ok((inputs, name))
 }
 
-/// Prints the Platform with its templates inlined.
-pub fn build(g: &Global, dir: &Path) -> u8 {
-    let (inputs, name) = match load_dir(g, dir) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+/// The platform folder loaded, once it compiles; otherwise every problem printed and the
+/// exit code.
+fn load_compiling(g: &Global, dir: &Path) -> Result<(Inputs, String), u8> {
+    let (inputs, name) = load_dir(g, dir)?;
     let p = &inputs.platforms[&name];
     if let Err(ds) = khaibao::pipeline::CompiledPlatform::compile(&p.platform) {
         let reports: Vec<Report> = ds
@@ -47,8 +45,18 @@ pub fn build(g: &Global, dir: &Path) -> u8 {
             .map(|d| locate(&inputs, d, None, None, Some(p)))
             .collect();
         print_all(&reports, g.lang());
-        return INVALID;
+        return Err(INVALID);
     }
+    Ok((inputs, name))
+}
+
+/// Prints the Platform with its templates inlined.
+pub fn build(g: &Global, dir: &Path) -> u8 {
+    let (inputs, name) = match load_compiling(g, dir) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let p = &inputs.platforms[&name];
     let mut platform = p.platform.clone();
     platform.status = None;
     match serde_json::to_value(&platform) {
@@ -66,19 +74,11 @@ pub fn build(g: &Global, dir: &Path) -> u8 {
 /// Prints the platform's generated admission policy and binding (`khaibao::admission`), with
 /// the schema keywords it leaves to the operator as comments.
 pub fn admission(g: &Global, dir: &Path) -> u8 {
-    let (inputs, name) = match load_dir(g, dir) {
+    let (inputs, name) = match load_compiling(g, dir) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let p = &inputs.platforms[&name];
-    if let Err(ds) = khaibao::pipeline::CompiledPlatform::compile(&p.platform) {
-        let reports: Vec<Report> = ds
-            .iter()
-            .map(|d| locate(&inputs, d, None, None, Some(p)))
-            .collect();
-        print_all(&reports, g.lang());
-        return INVALID;
-    }
     let policy = khaibao::admission::values_policy(&p.platform);
     println!(
         "# Refuses Tenants of platform {name} whose own values break its tenant schema ({} checks).",
