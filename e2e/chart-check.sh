@@ -26,5 +26,7 @@ check "province grants apply (server dry run)" bash -c \
   'helm template kb charts/khaibao -n khaibao-system --set "provinceGrants[0].code=01,provinceGrants[0].group=so-tttt-ha-noi" | kubectl apply --dry-run=server -f -'
 check "security context is locked down" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "readOnlyRootFilesystem: true" && helm template kb charts/khaibao | grep -q "runAsNonRoot: true"'
+check "new tenants get the operator's finalizer from the API server" bash -c \
+  'helm template kb charts/khaibao -n khaibao-system | grep -q "kind: MutatingAdmissionPolicy$"'
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -18,6 +18,7 @@ export PATH="$BIN:$PWD/target/release:$PATH"
 
 echo "== installing the CRDs"
 kubectl apply -f charts/khaibao/crds/ >/dev/null
+kubectl apply -f charts/khaibao/templates/tenant-finalizer-policy.yaml >/dev/null
 kubectl wait --for condition=established --timeout=60s crd/platforms.khaibao.dev crd/tenants.khaibao.dev >/dev/null
 kubectl create namespace khaibao-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 

@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::fleet::{render, sizes};
-use crate::runs::{KhaibaoOptions, baseline, helm, helm_chart, khaibao};
+use crate::runs::{KhaibaoOptions, baseline, declared_floor, helm, helm_chart, khaibao};
 
 #[derive(Parser, Debug)]
 #[command(about = "The khaibao scale benchmark (see BENCHMARKS.md)")]
@@ -60,6 +60,9 @@ struct Args {
     /// Skip the template change (cold convergence and resync only).
     #[arg(long)]
     no_template_change: bool,
+    /// Skip the declared floor (the baseline plus each Tenant and one status write, no operator).
+    #[arg(long)]
+    no_floor: bool,
     /// Skip the kro peer.
     #[arg(long)]
     no_kro: bool,
@@ -147,6 +150,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         while i < runs {
             let b = baseline(&rendered, conc).await?;
             eprintln!("[bench]   baseline run {}: {:.1} s", i + 1, b.seconds);
+            if !args.no_floor {
+                let f = declared_floor(&rendered, args.operator_concurrency).await?;
+                eprintln!("[bench]   declared floor run {}: {:.1} s", i + 1, f.seconds);
+                row.floor.push(f);
+                row.floor_concurrency = args.operator_concurrency;
+            }
             let k = khaibao(
                 &rendered,
                 &KhaibaoOptions {

@@ -18,6 +18,9 @@ pub struct SizeResult {
     pub concurrency_search: Vec<(usize, f64)>,
     pub baseline_concurrency: usize,
     pub baseline: Vec<Phase>,
+    /// The baseline plus each Tenant and one status write, made by the bench (no operator).
+    pub floor: Vec<Phase>,
+    pub floor_concurrency: usize,
     pub khaibao: Vec<KhaibaoRun>,
     pub helm: Option<(usize, Phase)>,
     /// kro: the phase and kro's peak RSS (MiB), or why it failed.
@@ -34,6 +37,8 @@ impl SizeResult {
             concurrency_search: Vec::new(),
             baseline_concurrency: 0,
             baseline: Vec::new(),
+            floor: Vec::new(),
+            floor_concurrency: 0,
             khaibao: Vec::new(),
             helm: None,
             kro: None,
@@ -188,6 +193,43 @@ impl Results {
                 b.cpu.apiserver,
                 b.cpu.etcd,
             );
+        }
+        if self.sizes.iter().any(|s| !s.floor.is_empty()) {
+            let _ = writeln!(
+                m,
+                "\nThe declared floor: what any controller keeping one Tenant per unit and reporting its status must write at least — the baseline's objects plus each Tenant and one status write per tenant, made by the bench itself with no operator ({} tenants in flight, like the operator's reconciles). khaibao against it shows what the operator adds beyond the declaration's own writes.\n\n| tenants | baseline | declared floor | khaibao cold | khaibao ÷ baseline | floor ÷ baseline | khaibao ÷ floor | floor requests by verb | floor CPU s apiserver / etcd |\n|---|---|---|---|---|---|---|---|---|",
+                self.sizes
+                    .iter()
+                    .map(|s| s.floor_concurrency)
+                    .max()
+                    .unwrap_or_default()
+            );
+            for s in &self.sizes {
+                if s.floor.is_empty() || s.khaibao.is_empty() || s.baseline.is_empty() {
+                    continue;
+                }
+                let bt: Vec<f64> = s.baseline.iter().map(|p| p.seconds).collect();
+                let ft: Vec<f64> = s.floor.iter().map(|p| p.seconds).collect();
+                let kt: Vec<f64> = s.khaibao.iter().map(|r| r.cold.seconds).collect();
+                let (b, f, k) = (median(bt.clone()), median(ft.clone()), median(kt.clone()));
+                let mut fv: Vec<&Phase> = s.floor.iter().collect();
+                fv.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+                let fm = fv[fv.len() / 2];
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {:.2}× | {:.2}× | {:.2}× | {} | {:.0} / {:.0} |",
+                    s.tenants,
+                    spread(&bt),
+                    spread(&ft),
+                    spread(&kt),
+                    k / b,
+                    f / b,
+                    k / f,
+                    verbs(fm),
+                    fm.cpu.apiserver,
+                    fm.cpu.etcd,
+                );
+            }
         }
         for s in &self.sizes {
             if let Some(k) = s.median_khaibao() {

@@ -90,9 +90,13 @@ pub(crate) fn pid_runs(pid: u32, needle: &str) -> bool {
     !zombie && String::from_utf8_lossy(&cmdline).contains(needle)
 }
 
+/// The chart's MutatingAdmissionPolicy that adds the operator's finalizer to new Tenants.
+pub const TENANT_FINALIZER_POLICY: &str = "charts/khaibao/templates/tenant-finalizer-policy.yaml";
+
 impl ControlPlane {
     /// Starts a control plane in a fresh temp state dir, installs the CRDs from
-    /// `charts/khaibao/crds/` and creates the Lease namespace `khaibao-system`.
+    /// `charts/khaibao/crds/` and the chart's tenant finalizer policy, and creates the Lease
+    /// namespace `khaibao-system`.
     pub fn start() -> anyhow::Result<ControlPlane> {
         let e2e = e2e_dir();
         let built = run_script(&e2e.join("build-controlplane.sh"), &[], None)?;
@@ -157,6 +161,16 @@ impl ControlPlane {
             "crd/tenantsets.khaibao.dev",
         ])?;
         cp.kubectl(&["create", "namespace", LEASE_NAMESPACE])?;
+        // As the chart installs it: the API server gives each new Tenant the operator's
+        // finalizer, saving the operator one write per tenant.
+        cp.kubectl(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &workspace_root()
+                .join(TENANT_FINALIZER_POLICY)
+                .to_string_lossy(),
+        ])?;
         eprintln!(
             "[e2e] control plane ready in {:.1?} (state dir {})",
             started.elapsed(),

@@ -1,6 +1,8 @@
 //! kill -9 of the operator while it creates the 63 provinces: after a restart it converges with
 //! no duplicate and no lost object. Then a restart with `--resync-seconds 5` on the converged
 //! fleet makes no write at all, and no generated secret value ever reached a log or an Event.
+//! This cluster runs without the chart's finalizer policy: the operator adds its finalizer
+//! to each tenant itself, and a kill between that write and the objects' loses nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -10,6 +12,7 @@ use khaibao_e2e::{
     OBJECTS_PER_TENANT, Operator, OperatorOptions, SHARED_OBJECTS, Scope, assert_no_secret_leaks,
     platform_revision, wait_until, with_cluster,
 };
+use kube::ResourceExt;
 use serde_json::json;
 
 const EXPECTED: usize = 63 * OBJECTS_PER_TENANT + SHARED_OBJECTS;
@@ -17,7 +20,18 @@ const EXPECTED: usize = 63 * OBJECTS_PER_TENANT + SHARED_OBJECTS;
 #[test]
 fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
     with_cluster(async |cp| {
-        let mut op = Operator::start(cp, OperatorOptions::new("e2e-crash"))?;
+        cp.kubectl(&[
+            "delete",
+            "mutatingadmissionpolicybinding",
+            "khaibao-tenant-finalizer",
+        ])?;
+        // One reconcile at a time, so that the kill lands in the middle: at the default
+        // concurrency the 63 provinces converge faster than the test can look.
+        let slow = OperatorOptions {
+            extra_args: vec!["--concurrency".into(), "1".into()],
+            ..OperatorOptions::new("e2e-crash")
+        };
+        let mut op = Operator::start(cp, slow)?;
         op.wait_ready(Duration::from_secs(60)).await?;
         let s = Scope::new(cp.client().await?, "crash");
         let manifest = s.platform_manifest()?;
@@ -53,7 +67,7 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
             "the fleet converged before the kill; nothing was interrupted"
         );
 
-        op.restart()?;
+        op.restart_with(OperatorOptions::new("e2e-crash"))?;
         let took = s.wait_ready(63, Duration::from_secs(120)).await?;
         eprintln!("converged {took:.1?} after the restart");
         // Let anything still in flight land, then count exactly.
@@ -93,6 +107,21 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
         );
         let secrets = s.generated_secrets().await?;
         ensure!(secrets.len() == 63, "{} generated secrets", secrets.len());
+        let without_finalizer: Vec<String> = s
+            .tenants()
+            .await?
+            .iter()
+            .filter(|t| {
+                !t.finalizers()
+                    .iter()
+                    .any(|f| f == "khaibao.dev/tenant-objects")
+            })
+            .map(|t| t.name_any())
+            .collect();
+        ensure!(
+            without_finalizer.is_empty(),
+            "the operator did not add its finalizer to {without_finalizer:?}"
+        );
 
         // A tenant that was invalid for a while and is fixed again must settle too.
         let ns = format!("{}-tinh-01", s.prefix);
@@ -114,6 +143,26 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
         s.patch_tenant_spec(&ns, "ha-noi", json!({"values": null}))
             .await?;
         s.wait_ready(63, Duration::from_secs(30)).await?;
+        // The platform's roll-up follows its tenants a moment later; stopping before it is
+        // written would leave the next process a status to bring up to date.
+        wait_until(
+            "platform counts 63 Ready",
+            Duration::from_secs(30),
+            async || {
+                let p = kube::Api::<khaibao::api::Platform>::all(s.client.clone())
+                    .get(&s.platform)
+                    .await?;
+                let status = p.status.unwrap_or_default();
+                ensure!(
+                    status.tenants.get("ready") == Some(&63) && status.failing.is_empty(),
+                    "tenants {:?}, failing {}",
+                    status.tenants,
+                    status.failing.len()
+                );
+                Ok(())
+            },
+        )
+        .await?;
 
         // A restart on a converged fleet, resyncing every 5 s: reads only, not one write.
         let stopping = Instant::now();

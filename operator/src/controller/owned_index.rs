@@ -2,36 +2,79 @@
 //! watched kind, selected by `app.kubernetes.io/managed-by=khaibao`). It holds only what a
 //! reconcile needs — kind, name, resourceVersion, whether it is a generated secret — keyed by
 //! owner, so finding a tenant's objects never scans the cluster or 40,000 cached objects.
+//!
+//! Every change the index takes in gets the next number of a sequence, kept on the object (and
+//! per owner for deletions). A reconcile that has just written objects notes the sequence before
+//! writing: anything the index shows with a lower number is older than those writes (their own
+//! watch events are still on the way), anything higher came after them (a hand edit).
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::runtime::watcher::Event;
 
 use crate::pipeline::{ANNOTATION_GENERATED, ANNOTATION_OWNER};
 
-/// What the index knows of one object.
+/// What the index knows of one object. The strings are shared: the few kinds, API versions and
+/// namespaces once for all 40,000 objects, each name once for the object and its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedMeta {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    pub api_version: Arc<str>,
+    pub kind: Arc<str>,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
     pub resource_version: String,
     pub generated_secret: bool,
+    /// The index's sequence number when this version of the object was taken in.
+    pub seen: u64,
 }
 
-type ObjectKey = (String, String, String); // kind, namespace, name
+type ObjectKey = (Arc<str>, Arc<str>, Arc<str>); // kind, namespace, name
 
 #[derive(Default)]
 struct Inner {
-    by_owner: HashMap<String, HashMap<ObjectKey, OwnedMeta>>,
-    owner_of: HashMap<ObjectKey, String>,
+    /// A tenant has a handful of objects: a list is smaller than a map and as fast.
+    by_owner: HashMap<Arc<str>, Vec<OwnedMeta>>,
+    owner_of: HashMap<ObjectKey, Arc<str>>,
+    /// Kinds, API versions and namespaces, each stored once.
+    interned: HashSet<Arc<str>>,
     /// Objects seen during a (re)list, per kind, swapped in when the list completes.
-    relisting: HashMap<String, Vec<(String, OwnedMeta)>>,
+    relisting: HashMap<String, Vec<(Arc<str>, OwnedMeta)>>,
     synced_kinds: usize,
     synced: HashMap<String, bool>,
+    /// The sequence number of the last change taken in.
+    seq: u64,
+    /// Per owner, the sequence number of the last deletion of one of its objects.
+    deleted: HashMap<Arc<str>, u64>,
+}
+
+impl Inner {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(i) = self.interned.get(s) {
+            return i.clone();
+        }
+        let i: Arc<str> = Arc::from(s);
+        self.interned.insert(i.clone());
+        i
+    }
+
+    /// The index's copy of an owner's name, if it has one.
+    fn owner(&self, owner: &str) -> Arc<str> {
+        self.by_owner
+            .get_key_value(owner)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::from(owner))
+    }
+
+    fn key(&mut self, kind: &str, o: &PartialObjectMeta<DynamicObject>) -> ObjectKey {
+        let namespace = o.metadata.namespace.as_deref().unwrap_or_default();
+        (
+            self.intern(kind),
+            self.intern(namespace),
+            Arc::from(o.metadata.name.as_deref().unwrap_or_default()),
+        )
+    }
 }
 
 #[derive(Default)]
@@ -41,23 +84,26 @@ pub struct OwnedIndex {
 }
 
 fn owner_and_meta(
+    inner: &mut Inner,
     api_version: &str,
     kind: &str,
     o: &PartialObjectMeta<DynamicObject>,
-) -> Option<(String, OwnedMeta)> {
+) -> Option<(Arc<str>, OwnedMeta)> {
     let annotations = o.metadata.annotations.as_ref()?;
-    let owner = annotations.get(ANNOTATION_OWNER)?.clone();
+    let owner = inner.owner(annotations.get(ANNOTATION_OWNER)?);
+    let (kind, namespace, name) = inner.key(kind, o);
     Some((
         owner,
         OwnedMeta {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-            namespace: o.metadata.namespace.clone().unwrap_or_default(),
-            name: o.metadata.name.clone().unwrap_or_default(),
+            api_version: inner.intern(api_version),
+            kind,
+            namespace,
+            name,
             resource_version: o.metadata.resource_version.clone().unwrap_or_default(),
             generated_secret: annotations
                 .get(ANNOTATION_GENERATED)
                 .is_some_and(|v| v == "true"),
+            seen: 0,
         },
     ))
 }
@@ -84,11 +130,20 @@ impl OwnedIndex {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
-        inner
-            .by_owner
-            .get(owner)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        inner.by_owner.get(owner).cloned().unwrap_or_default()
+    }
+
+    /// The sequence number of the last change taken in (see the module docs).
+    pub fn seq(&self) -> u64 {
+        self.inner.read().map(|i| i.seq).unwrap_or(0)
+    }
+
+    /// True if one of `owner`'s objects was deleted (or found gone by a relist) after `seq`.
+    pub fn deleted_since(&self, owner: &str, seq: u64) -> bool {
+        self.inner
+            .read()
+            .map(|i| i.deleted.get(owner).is_some_and(|d| *d > seq))
+            .unwrap_or(true)
     }
 
     /// Number of indexed objects (for metrics).
@@ -107,15 +162,16 @@ impl OwnedIndex {
         kind: &str,
         event: &Event<PartialObjectMeta<DynamicObject>>,
     ) {
-        let Ok(mut inner) = self.inner.write() else {
+        let Ok(mut guard) = self.inner.write() else {
             return;
         };
+        let inner = &mut *guard;
         match event {
             Event::Init => {
                 inner.relisting.insert(kind.to_string(), Vec::new());
             }
             Event::InitApply(o) => {
-                if let Some(entry) = owner_and_meta(api_version, kind, o) {
+                if let Some(entry) = owner_and_meta(inner, api_version, kind, o) {
                     inner
                         .relisting
                         .entry(kind.to_string())
@@ -124,18 +180,32 @@ impl OwnedIndex {
                 }
             }
             Event::InitDone => {
+                inner.seq += 1;
                 let listed = inner.relisting.remove(kind).unwrap_or_default();
                 let stale: Vec<ObjectKey> = inner
                     .owner_of
                     .keys()
-                    .filter(|k| k.0 == kind)
+                    .filter(|k| &*k.0 == kind)
                     .cloned()
                     .collect();
+                let listed_keys: HashSet<(&str, &str)> = listed
+                    .iter()
+                    .map(|(_, m)| (&*m.namespace, &*m.name))
+                    .collect();
+                let gone: Vec<Arc<str>> = stale
+                    .iter()
+                    .filter(|k| !listed_keys.contains(&(&*k.1, &*k.2)))
+                    .filter_map(|k| inner.owner_of.get(k).cloned())
+                    .collect();
+                let seq = inner.seq;
+                for owner in gone {
+                    inner.deleted.insert(owner, seq);
+                }
                 for key in stale {
-                    remove(&mut inner, &key);
+                    remove(inner, &key);
                 }
                 for (owner, meta) in listed {
-                    insert(&mut inner, owner, meta);
+                    insert(inner, owner, meta);
                 }
                 if !inner.synced.get(kind).copied().unwrap_or(false) {
                     inner.synced.insert(kind.to_string(), true);
@@ -143,40 +213,42 @@ impl OwnedIndex {
                 }
             }
             Event::Apply(o) => {
-                let key = (
-                    kind.to_string(),
-                    o.metadata.namespace.clone().unwrap_or_default(),
-                    o.metadata.name.clone().unwrap_or_default(),
-                );
-                remove(&mut inner, &key);
-                if let Some((owner, meta)) = owner_and_meta(api_version, kind, o) {
-                    insert(&mut inner, owner, meta);
+                inner.seq += 1;
+                let key = inner.key(kind, o);
+                remove(inner, &key);
+                if let Some((owner, meta)) = owner_and_meta(inner, api_version, kind, o) {
+                    insert(inner, owner, meta);
                 }
             }
             Event::Delete(o) => {
-                let key = (
-                    kind.to_string(),
-                    o.metadata.namespace.clone().unwrap_or_default(),
-                    o.metadata.name.clone().unwrap_or_default(),
-                );
-                remove(&mut inner, &key);
+                inner.seq += 1;
+                let key = inner.key(kind, o);
+                if let Some(owner) = inner.owner_of.get(&key).cloned() {
+                    let seq = inner.seq;
+                    inner.deleted.insert(owner, seq);
+                }
+                remove(inner, &key);
             }
         }
     }
 }
 
-fn insert(inner: &mut Inner, owner: String, meta: OwnedMeta) {
+fn insert(inner: &mut Inner, owner: Arc<str>, mut meta: OwnedMeta) {
+    meta.seen = inner.seq;
     let key = (meta.kind.clone(), meta.namespace.clone(), meta.name.clone());
-    inner.owner_of.insert(key.clone(), owner.clone());
-    inner.by_owner.entry(owner).or_default().insert(key, meta);
+    inner.owner_of.insert(key, owner.clone());
+    let objects = inner.by_owner.entry(owner).or_default();
+    objects
+        .retain(|m| !(m.kind == meta.kind && m.namespace == meta.namespace && m.name == meta.name));
+    objects.push(meta);
 }
 
 fn remove(inner: &mut Inner, key: &ObjectKey) {
     if let Some(owner) = inner.owner_of.remove(key)
-        && let Some(m) = inner.by_owner.get_mut(&owner)
+        && let Some(objects) = inner.by_owner.get_mut(&owner)
     {
-        m.remove(key);
-        if m.is_empty() {
+        objects.retain(|m| !(m.kind == key.0 && m.namespace == key.1 && m.name == key.2));
+        if objects.is_empty() {
             inner.by_owner.remove(&owner);
         }
     }
@@ -239,5 +311,30 @@ mod tests {
         idx.apply("v1", "ConfigMap", &Event::Init);
         idx.apply("v1", "ConfigMap", &Event::InitDone);
         assert!(idx.is_empty());
+    }
+
+    #[test]
+    fn every_change_is_numbered_and_deletions_are_remembered_per_owner() {
+        let owner = "tenant/tinh-01/ha-noi";
+        let idx = OwnedIndex::new(1);
+        idx.apply("v1", "ConfigMap", &Event::Init);
+        idx.apply("v1", "ConfigMap", &Event::InitApply(meta("a", owner, "1")));
+        idx.apply("v1", "ConfigMap", &Event::InitApply(meta("b", owner, "1")));
+        idx.apply("v1", "ConfigMap", &Event::InitDone);
+        let before = idx.seq();
+        assert!(idx.objects_of(owner).iter().all(|m| m.seen <= before));
+        assert!(!idx.deleted_since(owner, before));
+        idx.apply("v1", "ConfigMap", &Event::Apply(meta("a", owner, "2")));
+        let a = idx.objects_of(owner).into_iter().find(|m| &*m.name == "a");
+        assert!(a.is_some_and(|m| m.seen > before));
+        idx.apply("v1", "ConfigMap", &Event::Delete(meta("b", owner, "1")));
+        assert!(idx.deleted_since(owner, before));
+        assert!(!idx.deleted_since(owner, idx.seq()));
+        assert!(!idx.deleted_since("tenant/tinh-79/ho-chi-minh", before));
+        // An object a relist no longer finds was deleted while the watch was away.
+        let before = idx.seq();
+        idx.apply("v1", "ConfigMap", &Event::Init);
+        idx.apply("v1", "ConfigMap", &Event::InitDone);
+        assert!(idx.deleted_since(owner, before));
     }
 }

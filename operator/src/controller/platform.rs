@@ -97,7 +97,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     // are missing or their recorded revision differs, otherwise left alone.
                     let current = owned
                         .iter()
-                        .any(|m| m.kind == o.kind() && m.name == o.name());
+                        .any(|m| &*m.kind == o.kind() && &*m.name == o.name());
                     if !current
                         || old.shared_revision.as_deref() != Some(compiled.revision.as_str())
                     {
@@ -110,7 +110,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     objects.iter().map(|o| (o.kind(), o.name())).collect();
                 for m in owned
                     .iter()
-                    .filter(|m| !keep.contains(&(m.kind.as_str(), m.name.as_str())))
+                    .filter(|m| !keep.contains(&(&*m.kind, &*m.name)))
                 {
                     super::tenant::delete_object(&ctx, m).await?;
                 }

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::owned_index::OwnedMeta;
 use super::writes::{patch_status_if_changed, publish};
-use super::{Context, Error, finalizers};
+use super::{Applied, Context, Error, finalizers};
 use crate::api::{Level, ObjectReference, Platform, Tenant, TenantStatus};
 use crate::pipeline::{CompiledPlatform, RenderedTenant};
 use crate::status::{self, APPLIED, CONFLICT, DEGRADED, READY, RENDERED};
@@ -141,11 +141,24 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if let Some(recorded) = &recorded
         && up_to_date(recorded, &rendered, &owned)
     {
-        let status = finish(Outcome::applied(&rendered, recorded.clone()));
+        let status = finish(Outcome::applied(&rendered, recorded.objects.clone()));
         patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
         return Ok(Action::requeue(ctx.resync));
     }
-    let objects = match apply_desired_objects(&ctx, &rendered).await {
+    // Noted before writing: whatever the index takes in after this is newer than our writes.
+    let seq = ctx.index.seq();
+    let known_secrets = recorded
+        .as_ref()
+        .and_then(|r| r.in_flight.as_ref())
+        .map(|(_, s)| s.as_slice())
+        .unwrap_or_default();
+    // The generated secrets do not depend on the other objects: created in the same round
+    // trip.
+    let (applied, created) = futures::join!(
+        apply_desired_objects(&ctx, &rendered),
+        create_generated_secrets(&ctx, &platform, &rendered, &owned, known_secrets)
+    );
+    let objects = match applied {
         Ok(o) => o,
         Err(e) => {
             let msg = e.to_string();
@@ -155,9 +168,22 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             return Err(e);
         }
     };
+    let created = created?;
     let pruned = prune_stale_objects(&ctx, &rendered, &owned).await?;
-    let created = create_generated_secrets(&ctx, &platform, &rendered, &owned).await?;
-    ctx.remember_applied(&owner, &rendered.hash, &objects);
+    ctx.remember_applied(
+        &owner,
+        Applied {
+            hash: rendered.hash.clone(),
+            objects: objects.clone(),
+            secrets: rendered
+                .generated_secrets
+                .iter()
+                .map(|o| o.name().to_string())
+                .collect(),
+            seq,
+            at: std::time::Instant::now(),
+        },
+    );
     // Restored: the same desired objects had been applied, and applying them again changed or
     // recreated something. A re-apply only because the index had not yet seen our own last
     // write is a no-op (same resourceVersion) and is not reported.
@@ -165,6 +191,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         created > 0
             || objects.iter().any(|o| {
                 recorded
+                    .objects
                     .iter()
                     .find(|r| r.kind == o.kind && r.name == o.name)
                     .map(|r| &r.resource_version)
@@ -229,31 +256,43 @@ fn load_parent(tenant: &Tenant, ctx: &Context) -> Option<Arc<Tenant>> {
         .get(&kube::runtime::reflector::ObjectRef::new(parent).within(&ns))
 }
 
-/// The objects (with the resourceVersions written) of the last apply of exactly these desired
-/// objects, if they were applied before. What was applied is remembered in memory (the status
-/// written after an apply may not be in the cache yet) and in status (after a restart).
+/// The last apply of exactly the desired objects a reconcile has just rendered.
+struct Recorded {
+    /// The objects with the resourceVersions written.
+    objects: Vec<ObjectReference>,
+    /// For an apply made by this process, with none of the tenant's objects deleted since: the
+    /// index's sequence number before its writes and the generated secrets that existed. What
+    /// the index still shows older than that number is our own writes on their way, not drift.
+    in_flight: Option<(u64, Vec<String>)>,
+}
+
+/// The last apply of exactly these desired objects, if they were applied before. What was
+/// applied is remembered in memory (the status written after an apply may not be in the cache
+/// yet) and in status (after a restart).
 fn recorded_objects(
     ctx: &Context,
     owner: &str,
     old: &TenantStatus,
     rendered: &RenderedTenant,
-) -> Option<Vec<ObjectReference>> {
+) -> Option<Recorded> {
     match ctx.applied(owner) {
-        Some((hash, objects)) if hash == rendered.hash => Some(objects),
-        _ if old.applied_hash.as_deref() == Some(rendered.hash.as_str()) => {
-            Some(old.objects.clone())
+        Some(a) if a.hash == rendered.hash && a.at.elapsed() < super::APPLIED_KEPT => {
+            Some(Recorded {
+                in_flight: (!ctx.index.deleted_since(owner, a.seq)).then_some((a.seq, a.secrets)),
+                objects: a.objects,
+            })
         }
+        _ if old.applied_hash.as_deref() == Some(rendered.hash.as_str()) => Some(Recorded {
+            objects: old.objects.clone(),
+            in_flight: None,
+        }),
         _ => None,
     }
 }
 
-/// True when there is nothing to write: the `recorded` objects are still as applied (nobody
+/// True when there is nothing to write: the recorded objects are still as applied (nobody
 /// changed or deleted them since), the generated secrets exist and nothing stale is left.
-fn up_to_date(
-    recorded: &[ObjectReference],
-    rendered: &RenderedTenant,
-    owned: &[OwnedMeta],
-) -> bool {
+fn up_to_date(recorded: &Recorded, rendered: &RenderedTenant, owned: &[OwnedMeta]) -> bool {
     let desired: HashSet<(&str, &str)> = rendered
         .objects
         .iter()
@@ -266,21 +305,38 @@ fn up_to_date(
         .collect();
     let all_present = rendered.objects.iter().all(|o| {
         let rv = recorded
+            .objects
             .iter()
             .find(|r| r.kind == o.kind() && r.name == o.name())
             .and_then(|r| r.resource_version.as_deref());
-        owned.iter().any(|m| {
-            m.kind == o.kind() && m.name == o.name() && Some(m.resource_version.as_str()) == rv
-        })
+        let seen = owned
+            .iter()
+            .find(|m| &*m.kind == o.kind() && &*m.name == o.name());
+        still_as_written(rv, seen, recorded.in_flight.as_ref().map(|(seq, _)| *seq))
     });
-    let secrets_present = secrets
-        .iter()
-        .all(|(k, n)| owned.iter().any(|m| m.kind == *k && m.name == *n));
+    let secrets_present = secrets.iter().all(|(k, n)| {
+        owned.iter().any(|m| &*m.kind == *k && &*m.name == *n)
+            || recorded
+                .in_flight
+                .as_ref()
+                .is_some_and(|(_, known)| known.iter().any(|s| s == n))
+    });
     let nothing_stale = owned.iter().all(|m| {
-        desired.contains(&(m.kind.as_str(), m.name.as_str()))
-            || secrets.contains(&(m.kind.as_str(), m.name.as_str()))
+        desired.contains(&(&*m.kind, &*m.name)) || secrets.contains(&(&*m.kind, &*m.name))
     });
     all_present && secrets_present && nothing_stale
+}
+
+/// Whether an object we wrote with resourceVersion `written` is still as we wrote it, given what
+/// the index shows of it (`seen`) and, for a write of this process with nothing deleted since,
+/// the index's sequence number before the write.
+fn still_as_written(written: Option<&str>, seen: Option<&OwnedMeta>, before: Option<u64>) -> bool {
+    match (seen, before) {
+        (Some(m), _) if written == Some(m.resource_version.as_str()) => true,
+        // Not in the index yet, or only as it was before our write: its event is on the way.
+        (m, Some(seq)) => written.is_some() && m.is_none_or(|m| m.seen <= seq),
+        _ => false,
+    }
 }
 
 /// Server-side applies every desired object; returns them with the resourceVersions written.
@@ -306,6 +362,14 @@ async fn apply_desired_objects(
         let result =
             crate::cluster::apply_object(&ctx.client, &ctx.resolver, &o.object, false).await?;
         ctx.metrics.write("apply");
+        ctx.echoes.wrote(
+            super::echoes::key(
+                o.kind(),
+                result.metadata.namespace.as_deref().unwrap_or_default(),
+                o.name(),
+            ),
+            result.metadata.resource_version.as_deref(),
+        );
         Ok::<_, Error>(ObjectReference {
             api_version: o.api_version().to_string(),
             kind: o.kind().to_string(),
@@ -331,7 +395,7 @@ async fn prune_stale_objects(
     let mut pruned = 0;
     for m in owned
         .iter()
-        .filter(|m| !keep.contains(&(m.kind.as_str(), m.name.as_str())))
+        .filter(|m| !keep.contains(&(&*m.kind, &*m.name)))
     {
         delete_object(ctx, m).await?;
         pruned += 1;
@@ -355,18 +419,21 @@ pub(super) async fn delete_object(ctx: &Context, m: &OwnedMeta) -> Result<(), Er
     }
 }
 
-/// Creates the generated secrets that do not exist yet. Returns how many were created.
+/// Creates the generated secrets that do not exist yet (neither in the index nor `known` to
+/// this process). Returns how many were created.
 async fn create_generated_secrets(
     ctx: &Context,
     platform: &CompiledPlatform,
     rendered: &RenderedTenant,
     owned: &[OwnedMeta],
+    known: &[String],
 ) -> Result<usize, Error> {
     let mut created = 0;
     for placeholder in &rendered.generated_secrets {
-        if owned
-            .iter()
-            .any(|m| m.kind == "Secret" && m.name == placeholder.name())
+        if known.iter().any(|n| n == placeholder.name())
+            || owned
+                .iter()
+                .any(|m| &*m.kind == "Secret" && &*m.name == placeholder.name())
         {
             continue;
         }
@@ -519,4 +586,37 @@ pub fn children_of(
         .filter(|t| t.namespace() == ns && t.spec.parent.as_deref() == Some(name.as_str()))
         .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(rv: &str, seen: u64) -> OwnedMeta {
+        OwnedMeta {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "dichvucong".into(),
+            name: "ha-noi-config".into(),
+            resource_version: rv.into(),
+            generated_secret: false,
+            seen,
+        }
+    }
+
+    #[test]
+    fn our_own_writes_on_their_way_are_not_drift_but_later_changes_are() {
+        // The index shows exactly what we wrote.
+        assert!(still_as_written(Some("7"), Some(&seen("7", 3)), None));
+        // After a restart (no record of the sequence) a different version is drift.
+        assert!(!still_as_written(Some("7"), Some(&seen("5", 3)), None));
+        assert!(!still_as_written(Some("7"), None, None));
+        // Our write began at sequence 4: the index still holds an older version, or nothing.
+        assert!(still_as_written(Some("7"), Some(&seen("5", 3)), Some(4)));
+        assert!(still_as_written(Some("7"), None, Some(4)));
+        // A version the index took in after our write began is somebody else's change.
+        assert!(!still_as_written(Some("7"), Some(&seen("9", 5)), Some(4)));
+        // Nothing recorded as written: never up to date.
+        assert!(!still_as_written(None, None, Some(4)));
+    }
 }

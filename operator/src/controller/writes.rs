@@ -88,12 +88,15 @@ where
         return Ok(());
     }
     let patch = super::merge_patch(&old, &new);
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": patch })),
-    )
-    .await?;
+    let stored = api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": patch })),
+        )
+        .await?;
+    ctx.echoes
+        .wrote(key.clone(), stored.resource_version().as_deref());
     ctx.remember_written_status(key, &new, WRITTEN_STATUS_TRUSTED);
     ctx.metrics.write("patch_status");
     Ok(())
