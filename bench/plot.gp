@@ -5,10 +5,11 @@ set key top left
 set grid
 
 set output dir.'/throughput.png'
-set title 'Objects in the cluster over time: raw SSA baseline vs khaibao (objects of Ready tenants), cold start'
+set title 'Objects in the cluster over time: raw SSA baseline, declared floor (+ Tenant + status, no operator) and khaibao (objects of Ready tenants), cold start'
 set xlabel 'seconds since start'
 set ylabel 'objects'
 plot for [s in sizes] dir.'/baseline-'.s.'.csv' using 1:2 skip 1 with lines lw 2 title 'baseline '.s, \
+     for [s in sizes] dir.'/floor-'.s.'.csv' using 1:2 skip 1 with lines lw 2 dt 3 title 'declared floor '.s, \
      for [s in sizes] dir.'/khaibao-'.s.'.csv' using 1:2 skip 1 with lines lw 2 dt 2 title 'khaibao '.s
 
 set output dir.'/growth.png'
@@ -16,4 +17,5 @@ set title 'Cold convergence time by fleet size (median)'
 set xlabel 'tenants'
 set ylabel 'seconds'
 plot dir.'/growth.csv' using 1:2 skip 1 with linespoints lw 2 title 'raw SSA baseline', \
+     dir.'/growth.csv' using 1:5 skip 1 with linespoints lw 2 title 'declared floor', \
      dir.'/growth.csv' using 1:3 skip 1 with linespoints lw 2 title 'khaibao'

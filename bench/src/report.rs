@@ -361,23 +361,33 @@ impl Results {
 
     /// CSVs for the plots.
     pub fn write(&self, out: &Path) -> anyhow::Result<()> {
-        let mut growth = String::from("tenants,baseline_s,khaibao_s,helm_s\n");
+        let mut growth = String::from("tenants,baseline_s,khaibao_s,helm_s,floor_s\n");
         for s in &self.sizes {
             let bt: Vec<f64> = s.baseline.iter().map(|p| p.seconds).collect();
             let kt: Vec<f64> = s.khaibao.iter().map(|r| r.cold.seconds).collect();
             let _ = writeln!(
                 growth,
-                "{},{:.2},{:.2},{}",
+                "{},{:.2},{:.2},{},{}",
                 s.tenants,
                 median(bt),
                 median(kt),
                 s.helm
                     .as_ref()
-                    .map_or("".into(), |(_, h)| format!("{:.2}", h.seconds))
+                    .map_or("".into(), |(_, h)| format!("{:.2}", h.seconds)),
+                if s.floor.is_empty() {
+                    String::new()
+                } else {
+                    format!("{:.2}", median(s.floor.iter().map(|p| p.seconds).collect()))
+                }
             );
             let mut series: Vec<(&str, &[(f64, usize)])> = Vec::new();
             if let Some(b) = s.median_baseline() {
                 series.push(("baseline", &b.timeline));
+            }
+            let mut floors: Vec<&Phase> = s.floor.iter().collect();
+            floors.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+            if let Some(f) = floors.get(floors.len() / 2) {
+                series.push(("floor", &f.timeline));
             }
             if let Some(k) = s.median_khaibao() {
                 series.push(("khaibao", &k.cold.timeline));
