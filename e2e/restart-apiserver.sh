@@ -35,8 +35,9 @@ log() { printf '[restart-apiserver] %s\n' "$*" >&2; }
 }
 
 is_ours() { # pid
-	[[ -r "/proc/$1/cmdline" ]] || return 1
-	tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "/$NAME "
+	local cmd
+	cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+	[[ "$cmd" == *"/$NAME "* ]]
 }
 
 if [[ -f "$PIDFILE" ]]; then

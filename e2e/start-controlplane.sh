@@ -43,8 +43,16 @@ live_pid() {
 	[[ -f "$f" ]] || return 1
 	pid="$(cat "$f")"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	[[ -r "/proc/$pid/cmdline" ]] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1 " || return 1
+	local cmd
+	# No pipeline into `grep -q`: under pipefail, tr killed by SIGPIPE made a live process look
+	# dead. An empty command line is a process in the middle of exec'ing its binary (launch
+	# writes the PID just before the exec): alive.
+	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+	if [[ -z "$cmd" ]]; then
+		kill -0 "$pid" 2>/dev/null || return 1
+	elif [[ "$cmd" != *"/$1 "* ]]; then
+		return 1
+	fi
 	echo "$pid"
 }
 

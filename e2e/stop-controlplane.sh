@@ -21,8 +21,9 @@ log() { printf '[stop-controlplane] %s\n' "$*" >&2; }
 # True if PID is alive and still runs the component's binary (guards against
 # a recycled PID belonging to some other process).
 is_ours() { # pid name
-	[[ -r "/proc/$1/cmdline" ]] || return 1
-	tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "/$2 "
+	local cmd
+	cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+	[[ "$cmd" == *"/$2 "* ]]
 }
 
 # Stop in reverse start order: controller-manager, apiserver, then etcd.

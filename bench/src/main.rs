@@ -6,6 +6,7 @@
 
 mod fleet;
 mod offline;
+mod profile;
 mod report;
 mod runs;
 
@@ -69,6 +70,10 @@ struct Args {
     /// Sizes at which kro runs.
     #[arg(long, value_delimiter = ',', default_value = "1k,10.1k")]
     kro_sizes: Vec<String>,
+    /// Record the API server and the operator with `perf record` over each timed phase, into
+    /// this folder (`perf report -i DIR/<phase>-<size>-<process>.data`).
+    #[arg(long)]
+    perf_dir: Option<PathBuf>,
 }
 
 fn release_bin(name: &str) -> PathBuf {
@@ -133,7 +138,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             None => {
                 let mut best = (f64::MAX, 0);
                 for &c in &args.baseline_concurrency {
-                    let p = baseline(&rendered, c).await?;
+                    let p = baseline(&rendered, c, None).await?;
                     eprintln!("[bench]   baseline concurrency {c}: {:.1} s", p.seconds);
                     row.concurrency_search.push((c, p.seconds));
                     if p.seconds < best.0 {
@@ -145,13 +150,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         row.baseline_concurrency = conc;
+        let perf_dir = args.perf_dir.as_ref().map(|d| root.join(d));
+        let perf = |phase: &str| {
+            perf_dir
+                .as_ref()
+                .map(|d| (d.clone(), format!("{phase}-{}", size.label)))
+        };
         let mut runs = args.runs.max(1);
         let mut i = 0;
         while i < runs {
-            let b = baseline(&rendered, conc).await?;
+            let b = baseline(&rendered, conc, perf("baseline")).await?;
             eprintln!("[bench]   baseline run {}: {:.1} s", i + 1, b.seconds);
             if !args.no_floor {
-                let f = declared_floor(&rendered, args.operator_concurrency).await?;
+                let f = declared_floor(&rendered, args.operator_concurrency, perf("floor")).await?;
                 eprintln!("[bench]   declared floor run {}: {:.1} s", i + 1, f.seconds);
                 row.floor.push(f);
                 row.floor_concurrency = args.operator_concurrency;
@@ -164,6 +175,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     resync: true,
                     template_change: !args.no_template_change,
                     timeout: Duration::from_secs(1800),
+                    perf: perf("khaibao"),
                 },
             )
             .await?;

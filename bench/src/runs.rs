@@ -19,6 +19,7 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::fleet::{PLATFORM, PLATFORM_NAMESPACE, Rendered, changed_platform, platform};
+use crate::profile::Recording;
 
 const BENCH_MANAGER: &str = "khaibao-bench";
 /// No workload write for this long counts as quiet.
@@ -86,6 +87,22 @@ pub fn api_resource(kind: &str) -> anyhow::Result<ApiResource> {
         "Deployment" => ApiResource::erase::<Deployment>(&()),
         other => anyhow::bail!("no API resource known for kind {other}"),
     })
+}
+
+/// Starts perf on the API server, etcd and the operator when `--perf-dir` asked for it.
+fn record(perf: &Option<(PathBuf, String)>, cp: &ControlPlane, operator: Option<u32>) -> Recording {
+    let Some((dir, phase)) = perf else {
+        return Recording::start(None, "", &[]);
+    };
+    Recording::start(
+        Some(dir),
+        phase,
+        &[
+            ("apiserver", cp_pid(cp, "kube-apiserver")),
+            ("etcd", cp_pid(cp, "etcd")),
+            ("operator", operator),
+        ],
+    )
 }
 
 /// Server-side applies `objects` with `concurrency` requests in flight; returns the completion
@@ -176,7 +193,11 @@ fn bucket(start: Instant, mut done: Vec<Instant>, step: f64) -> Vec<(f64, usize)
 
 /// The raw baseline: every rendered object server-side applied directly, `concurrency` at a
 /// time, on a fresh control plane (namespaces and the shared objects made first, not timed).
-pub async fn baseline(r: &Rendered, concurrency: usize) -> anyhow::Result<Phase> {
+pub async fn baseline(
+    r: &Rendered,
+    concurrency: usize,
+    perf: Option<(PathBuf, String)>,
+) -> anyhow::Result<Phase> {
     let cp = ControlPlane::start()?;
     let client = cp.client().await?;
     let mut namespaces = r.fleet.namespaces.clone();
@@ -185,9 +206,11 @@ pub async fn baseline(r: &Rendered, concurrency: usize) -> anyhow::Result<Phase>
     apply_all(&client, &r.shared, 4, "khaibao-raw").await?;
     let m0 = quiesce(&client, QUIET, Duration::from_secs(30)).await?;
     let c0 = cpu_now(&cp, None);
+    let recording = record(&perf, &cp, None);
     let start = Instant::now();
     let done = apply_all(&client, &r.objects, concurrency, "khaibao-raw").await?;
     let seconds = start.elapsed().as_secs_f64();
+    recording.stop();
     let (m1, c1) = (ApiRequests::scrape(&client).await?, cpu_now(&cp, None));
     Ok(Phase {
         seconds,
@@ -202,7 +225,11 @@ pub async fn baseline(r: &Rendered, concurrency: usize) -> anyhow::Result<Phase>
 /// bench alone (no operator), on a fresh control plane installed like khaibao's: per tenant,
 /// apply the Tenant, apply its objects at once, write a status shaped like khaibao's (four
 /// conditions, the objects with their resourceVersions); `concurrency` tenants in flight.
-pub async fn declared_floor(r: &Rendered, concurrency: usize) -> anyhow::Result<Phase> {
+pub async fn declared_floor(
+    r: &Rendered,
+    concurrency: usize,
+    perf: Option<(PathBuf, String)>,
+) -> anyhow::Result<Phase> {
     let cp = ControlPlane::start()?;
     let client = cp.client().await?;
     let mut namespaces = r.fleet.namespaces.clone();
@@ -221,6 +248,7 @@ pub async fn declared_floor(r: &Rendered, concurrency: usize) -> anyhow::Result<
     }
     let m0 = quiesce(&client, QUIET, Duration::from_secs(30)).await?;
     let c0 = cpu_now(&cp, None);
+    let recording = record(&perf, &cp, None);
     let start = Instant::now();
     let done = Arc::new(Mutex::new(Vec::with_capacity(r.objects.len())));
     let params = PatchParams::apply("khaibao-raw").force();
@@ -275,6 +303,7 @@ pub async fn declared_floor(r: &Rendered, concurrency: usize) -> anyhow::Result<
         .try_collect::<Vec<_>>()
         .await?;
     let seconds = start.elapsed().as_secs_f64();
+    recording.stop();
     let (m1, c1) = (ApiRequests::scrape(&client).await?, cpu_now(&cp, None));
     let done = done.lock().expect("lock").clone();
     Ok(Phase {
@@ -303,6 +332,8 @@ pub struct KhaibaoOptions {
     pub resync: bool,
     pub template_change: bool,
     pub timeout: Duration,
+    /// Where to record the cold phase with perf, and the phase's file prefix.
+    pub perf: Option<(PathBuf, String)>,
 }
 
 async fn apply_platform(client: &Client, manifest: &Value) -> anyhow::Result<()> {
@@ -356,6 +387,7 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
     let pid = op.pid();
     let m0 = quiesce(&client, QUIET, Duration::from_secs(30)).await?;
     let c0 = cpu_now(&cp, pid);
+    let recording = record(&o.perf, &cp, pid);
     let start = Instant::now();
     let params = PatchParams::apply(BENCH_MANAGER).force();
     futures::stream::iter(&r.fleet.tenants)
@@ -387,6 +419,7 @@ pub async fn khaibao(r: &Rendered, o: &KhaibaoOptions) -> anyhow::Result<Khaibao
         .await?;
     let ready_at = tracker.wait(n, o.timeout).await?;
     let seconds = ready_at.duration_since(start).as_secs_f64();
+    recording.stop();
     let (m1, c1) = (ApiRequests::scrape(&client).await?, cpu_now(&cp, pid));
     let stats = ProcStats::read(pid.context("operator pid")?)?;
     let per_tenant = r.objects.len() as f64 / n as f64;
