@@ -1,7 +1,7 @@
 # khaibao: the two commands of the README.
 #   make demo   the main job (see README)
 #   make test   every test: formatting, lints, unit, CLI and end-to-end
-#   make bench  the scale benchmark (1 to 1.5 h on the 2-core machine; see BENCHMARKS.md)
+#   make bench  the scale benchmark (about 2 h on the 2-core machine; see BENCHMARKS.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 KHAIBAO := target/release/khaibao

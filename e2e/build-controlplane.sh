@@ -58,6 +58,7 @@ fingerprint() {
 	(cd "$CP_DIR" && cat kubernetes/go.mod kubernetes/go.sum etcd/go.mod etcd/go.sum \
 		helm/go.mod helm/go.sum) | sha256sum | awk '{print "modules=" $1}'
 	printf 'go=%s\n' "$(go env GOVERSION)"
+	printf 'symbols=kept\n'
 }
 
 is_fresh() {
@@ -99,7 +100,9 @@ K8S_MINOR="$(cut -d. -f2 <<<"$k8s_ver")"
 # No git checkout exists: record the module's checksum as the "commit".
 K8S_COMMIT="$(awk -v v="$K8S_VERSION" '$1 == "k8s.io/kubernetes" && $2 == v { print $3; exit }' "$CP_DIR/kubernetes/go.sum")"
 K8S_COMMIT="${K8S_COMMIT:-unknown}"
-k8s_ldflags="-s -w"
+# Symbols kept (no -s -w) in the control plane's binaries: `perf` can then name the functions
+# where the API server and etcd spend their CPU (khaibao-bench --perf-dir).
+k8s_ldflags=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	k8s_ldflags+=" -X '$pkg.gitVersion=$K8S_VERSION'"
 	k8s_ldflags+=" -X '$pkg.gitMajor=$K8S_MAJOR'"
@@ -118,7 +121,7 @@ log "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION (-p 
 # --- etcd ------------------------------------------------------------------
 log "building etcd $ETCD_VERSION"
 (cd "$CP_DIR/etcd" && go build -p "$P" -trimpath \
-	-ldflags "-s -w -X 'go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION'" \
+	-ldflags "-X 'go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION'" \
 	-o "$TMP_BIN/etcd" go.etcd.io/etcd/server/v3) || die "etcd build failed"
 
 # --- helm ------------------------------------------------------------------

@@ -70,6 +70,10 @@ struct Args {
     /// Sizes at which kro runs.
     #[arg(long, value_delimiter = ',', default_value = "1k,10.1k")]
     kro_sizes: Vec<String>,
+    /// How long kro may take to make every instance ACTIVE before its run is reported as
+    /// unfinished (with how many were ACTIVE by then).
+    #[arg(long, default_value_t = 3600)]
+    kro_timeout_seconds: u64,
     /// Record the API server and the operator with `perf record` over each timed phase, into
     /// this folder (`perf report -i DIR/<phase>-<size>-<process>.data`).
     #[arg(long)]
@@ -209,7 +213,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 &rendered,
                 bin,
                 args.tenant_concurrency,
-                Duration::from_secs(3600),
+                Duration::from_secs(args.kro_timeout_seconds),
             )
             .await
             {

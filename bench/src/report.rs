@@ -354,7 +354,7 @@ impl Results {
         }
         let _ = writeln!(
             m,
-            "\n![objects/s over time](docs/bench/throughput.png)\n![growth](docs/bench/growth.png)"
+            "\n![objects over time](docs/bench/throughput.png)\n![objects per second over time](docs/bench/rate.png)\n![growth](docs/bench/growth.png)"
         );
         m
     }
@@ -413,7 +413,7 @@ impl Results {
         Ok(())
     }
 
-    /// Draws `throughput.png` and `growth.png` with `bench/plot.gp` (gnuplot), if installed.
+    /// Draws `throughput.png`, `rate.png` and `growth.png` with `bench/plot.gp` (gnuplot), if installed.
     pub fn plot(&self, out: &Path) {
         let script = khaibao_e2e::workspace_root().join("bench/plot.gp");
         let labels: Vec<&str> = self.sizes.iter().map(|s| s.label.as_str()).collect();

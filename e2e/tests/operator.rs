@@ -403,6 +403,25 @@ fn tenant_values_change_updates_its_configmap() {
             format!("{}-tinh-01", s.prefix),
             format!("{}-tinh-79", s.prefix),
         );
+        // The status is written under khaibao's own field manager, not as "unknown".
+        let t = s.tenant(&ns, "ha-noi").await?.context("no ha-noi")?;
+        let managers: Vec<(String, Option<String>)> = t
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.manager.unwrap_or_default(), m.subresource))
+            .collect();
+        eprintln!("ha-noi field managers: {managers:?}");
+        ensure!(
+            managers
+                .iter()
+                .any(|(m, sub)| m == "khaibao" && sub.as_deref() == Some("status"))
+                && !managers
+                    .iter()
+                    .any(|(m, sub)| m == "unknown" && sub.as_deref() == Some("status")),
+            "status not written by field manager khaibao: {managers:?}"
+        );
         let before = s.tenant_objects(&other_ns, "ho-chi-minh").await?;
         s.patch_tenant_spec(
             &ns,

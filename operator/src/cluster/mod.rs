@@ -12,6 +12,15 @@ pub use resolver::Resolver;
 /// The field manager of everything khaibao writes.
 pub const FIELD_MANAGER: &str = "khaibao";
 
+/// Parameters of khaibao's merge and JSON patches (status, finalizers): named as khaibao's, so
+/// `managedFields` says who wrote them instead of "unknown".
+pub fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
 /// Errors talking to the cluster, each naming the object concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -1,7 +1,7 @@
 //! Adding and removing a finalizer with JSON patches that test the current list first, so two
 //! writers can never silently drop each other's finalizers.
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +28,7 @@ where
     match api
         .patch(
             &obj.name_any(),
-            &PatchParams::default(),
+            &crate::cluster::patch_params(),
             &Patch::<()>::Json(patch),
         )
         .await
@@ -65,7 +65,7 @@ where
     match api
         .patch(
             &obj.name_any(),
-            &PatchParams::default(),
+            &crate::cluster::patch_params(),
             &Patch::<()>::Json(patch),
         )
         .await

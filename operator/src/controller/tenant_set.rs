@@ -209,11 +209,12 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         if confirmed && stale.len() > free {
             // One confirmation, one prune: a later change that deletes as many asks again.
             let patch = json!({"metadata": {"annotations": {ANNOTATION_CONFIRM_PRUNE: null}}});
-            let params = PatchParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..Default::default()
-            };
-            sets.patch(&name, &params, &Patch::Merge(&patch)).await?;
+            sets.patch(
+                &name,
+                &crate::cluster::patch_params(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
             ctx.metrics.write("patch");
         }
     }

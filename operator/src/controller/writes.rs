@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -91,7 +91,7 @@ where
     let stored = api
         .patch_status(
             name,
-            &PatchParams::default(),
+            &crate::cluster::patch_params(),
             &Patch::Merge(json!({ "status": patch })),
         )
         .await?;
