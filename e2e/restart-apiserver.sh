@@ -34,11 +34,9 @@ log() { printf '[restart-apiserver] %s\n' "$*" >&2; }
 	exit 1
 }
 
-is_ours() { # pid
-	local cmd
-	cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
-	[[ "$cmd" == *"/$NAME "* ]]
-}
+# shellcheck source=proc.sh
+. "$E2E_DIR/proc.sh"
+is_ours() { runs_binary "$1" "$NAME"; }
 
 if [[ -f "$PIDFILE" ]]; then
 	pid="$(cat "$PIDFILE")"

@@ -37,22 +37,18 @@ for tool in openssl curl; do
 	command -v "$tool" >/dev/null 2>&1 || { log "ERROR: $tool is required"; exit 1; }
 done
 
+# shellcheck source=proc.sh
+. "$E2E_DIR/proc.sh"
+
 # PID of a component if its pid file names a live process running that binary.
 live_pid() {
 	local f="$PIDS/$1.pid" pid
 	[[ -f "$f" ]] || return 1
 	pid="$(cat "$f")"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	local cmd
-	# No pipeline into `grep -q`: under pipefail, tr killed by SIGPIPE made a live process look
-	# dead. An empty command line is a process in the middle of exec'ing its binary (launch
-	# writes the PID just before the exec): alive.
-	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-	if [[ -z "$cmd" ]]; then
-		kill -0 "$pid" 2>/dev/null || return 1
-	elif [[ "$cmd" != *"/$1 "* ]]; then
-		return 1
-	fi
+	# An empty command line is a process in the middle of exec'ing its binary (launch writes
+	# the PID just before the exec): alive.
+	runs_binary "$pid" "$1" || { [[ -z "$(tr -d '\0' <"/proc/$pid/cmdline" 2>/dev/null)" ]] && kill -0 "$pid" 2>/dev/null; } || return 1
 	echo "$pid"
 }
 

@@ -18,28 +18,23 @@ TIMEOUT="${KHAIBAO_CP_STOP_TIMEOUT:-15}"
 
 log() { printf '[stop-controlplane] %s\n' "$*" >&2; }
 
-# True if PID is alive and still runs the component's binary (guards against
-# a recycled PID belonging to some other process).
-is_ours() { # pid name
-	local cmd
-	cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
-	[[ "$cmd" == *"/$2 "* ]]
-}
+# shellcheck source=proc.sh
+. "$E2E_DIR/proc.sh"
 
 # Stop in reverse start order: controller-manager, apiserver, then etcd.
 for name in kube-controller-manager kube-apiserver etcd; do
 	pidfile="$PIDS/$name.pid"
 	[[ -f "$pidfile" ]] || continue
 	pid="$(cat "$pidfile")"
-	if [[ "$pid" =~ ^[0-9]+$ ]] && is_ours "$pid" "$name"; then
+	if [[ "$pid" =~ ^[0-9]+$ ]] && runs_binary "$pid" "$name"; then
 		log "stopping $name (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
 		deadline=$((SECONDS + TIMEOUT))
-		while is_ours "$pid" "$name" && ((SECONDS < deadline)); do sleep 0.1; done
-		if is_ours "$pid" "$name"; then
+		while runs_binary "$pid" "$name" && ((SECONDS < deadline)); do sleep 0.1; done
+		if runs_binary "$pid" "$name"; then
 			log "$name (pid $pid) still running after ${TIMEOUT}s; sending KILL"
 			kill -KILL "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do is_ours "$pid" "$name" || break; sleep 0.1; done
+			for _ in $(seq 50); do runs_binary "$pid" "$name" || break; sleep 0.1; done
 		fi
 		# A process that has exited but is not yet reaped by its parent
 		# (init, as the components run in their own sessions) is a zombie

@@ -6,19 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The `perf record` processes of one phase; stopped (SIGINT, so perf writes its file) by
-/// [`Recording::stop`] or on drop.
+/// [`Recording::stop`] or on drop. The default records nothing.
+#[derive(Default)]
 pub struct Recording {
     children: Vec<(Child, PathBuf)>,
 }
 
 impl Recording {
-    /// Starts one `perf record` per `(name, pid)` into `dir/<phase>-<name>.data`. Without `dir`
-    /// or without `perf`, records nothing.
-    pub fn start(dir: Option<&Path>, phase: &str, targets: &[(&str, Option<u32>)]) -> Recording {
+    /// Starts one `perf record` per `(name, pid)` into `dir/<phase>-<name>.data`. Without
+    /// `perf`, records nothing.
+    pub fn start(dir: &Path, phase: &str, targets: &[(&str, Option<u32>)]) -> Recording {
         let mut children = Vec::new();
-        let Some(dir) = dir else {
-            return Recording { children };
-        };
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("[bench] no profile: cannot create {}: {e}", dir.display());
             return Recording { children };

@@ -92,10 +92,10 @@ pub fn api_resource(kind: &str) -> anyhow::Result<ApiResource> {
 /// Starts perf on the API server, etcd and the operator when `--perf-dir` asked for it.
 fn record(perf: &Option<(PathBuf, String)>, cp: &ControlPlane, operator: Option<u32>) -> Recording {
     let Some((dir, phase)) = perf else {
-        return Recording::start(None, "", &[]);
+        return Recording::default();
     };
     Recording::start(
-        Some(dir),
+        dir,
         phase,
         &[
             ("apiserver", cp_pid(cp, "kube-apiserver")),
