@@ -423,7 +423,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             units_feed.apply(&event);
             event
         })
-        .default_backoff()
+        .backoff(RetryBackoff::new())
         .touched_objects(),
         vec![for_trigger; 5],
     );
@@ -438,7 +438,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             )
             .modify(slim),
         )
-        .default_backoff()
+        .backoff(RetryBackoff::new())
         .touched_objects(),
         vec![Platform::clone, Platform::clone],
     );
@@ -507,7 +507,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             api,
             watcher::Config::default().labels(&selector).any_semantic(),
         )
-        .default_backoff()
+        .backoff(RetryBackoff::new())
         .map_ok(move |event| {
             idx.apply(&av, &kind, &event);
             event
@@ -610,13 +610,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
 
     let tenant_run = tenant_controller
-        .trigger_backoff(TriggerBackoff::new())
+        .trigger_backoff(RetryBackoff::new())
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(wait_shutdown(shutdown_rx.clone()))
         .run(reconcile_tenant, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let platform_run = platform_controller
-        .trigger_backoff(TriggerBackoff::new())
+        .trigger_backoff(RetryBackoff::new())
         .with_config(
             controller::Config::default()
                 .concurrency(2)
@@ -633,7 +633,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // From the one Tenant watch above: a second watch of every Tenant would have the API
     // server send each of the fleet's writes twice.
     .owns_stream(next(&mut tenant_events))
-    .trigger_backoff(TriggerBackoff::new())
+    .trigger_backoff(RetryBackoff::new())
     .with_config(
         controller::Config::default()
             .concurrency(2)
@@ -738,23 +738,26 @@ where
         .collect()
 }
 
-/// How long a controller's trigger stream pauses after a watch error: 0.5 s, doubling up to 5 s,
-/// back to 0.5 s after the next event. kube's default grows to 30 s plus up to as much jitter,
-/// so after an API server outage the operator sat idle for up to a minute after it was back.
-struct TriggerBackoff {
+/// How long a watch, or a controller's trigger stream, pauses after an error: 0.5 s, doubling up
+/// to 5 s, back to 0.5 s after the next event. kube's default (client-go's) grows to 30 s plus up
+/// to as much jitter and resets only after two quiet minutes: after a 20 s API server outage the
+/// Tenant watch slept for up to a minute after the API server was back, so a tenant created then
+/// waited that long for its first reconcile (the failing `apiserver_outage` e2e run). A handful
+/// of watches retrying every 5 s is no load for an API server that is coming back.
+struct RetryBackoff {
     next: Duration,
 }
 
-impl TriggerBackoff {
+impl RetryBackoff {
     const MIN: Duration = Duration::from_millis(500);
     const MAX: Duration = Duration::from_secs(5);
 
     fn new() -> Self {
-        TriggerBackoff { next: Self::MIN }
+        RetryBackoff { next: Self::MIN }
     }
 }
 
-impl Iterator for TriggerBackoff {
+impl Iterator for RetryBackoff {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
@@ -764,7 +767,7 @@ impl Iterator for TriggerBackoff {
     }
 }
 
-impl kube::runtime::utils::Backoff for TriggerBackoff {
+impl kube::runtime::utils::Backoff for RetryBackoff {
     fn reset(&mut self) {
         self.next = Self::MIN;
     }
@@ -794,5 +797,17 @@ mod tests {
                    "conditions": [{"type": "Ready", "status": "True"}]})
         );
         assert_eq!(super::merge_patch(&new, &new), json!({}));
+    }
+
+    #[test]
+    fn watches_retry_within_five_seconds_and_start_over_after_an_event() {
+        use kube::runtime::utils::Backoff;
+        use std::time::Duration;
+        let mut b = super::RetryBackoff::new();
+        let waits: Vec<Duration> = b.by_ref().take(7).collect();
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 5000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(500)));
     }
 }
