@@ -3,8 +3,8 @@
 
 mod resolver;
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams};
 use serde_json::Value;
 
 pub use resolver::Resolver;
@@ -59,38 +59,90 @@ impl ClusterError {
 
 /// Server-side applies `object` with field manager `khaibao`, forcing ownership of the fields
 /// khaibao renders (the Kubernetes advice for controllers: the rendered state is the truth).
+/// Returns the object as stored (for `khaibao diff`'s server-side dry run).
 pub async fn apply_object(
     client: &Client,
     resolver: &Resolver,
     object: &Value,
     dry_run: bool,
 ) -> Result<DynamicObject, ClusterError> {
-    let dyn_obj: DynamicObject =
-        serde_json::from_value(object.clone()).map_err(|e| ClusterError::Invalid(e.to_string()))?;
-    let types = dyn_obj
-        .types
-        .clone()
-        .ok_or_else(|| ClusterError::Invalid("missing apiVersion/kind".into()))?;
-    let ar = resolver
-        .resolve(client, &types.api_version, &types.kind)
-        .await?;
-    let name = dyn_obj.name_any();
-    let namespace = dyn_obj.namespace().unwrap_or_default();
-    let api: Api<DynamicObject> = if namespace.is_empty() {
-        Api::all_with(client.clone(), &ar)
-    } else {
-        Api::namespaced_with(client.clone(), &namespace, &ar)
-    };
+    let target = Target::of(client, resolver, object).await?;
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     if dry_run {
         params = params.dry_run();
     }
-    api.patch(&name, &params, &Patch::Apply(object))
-        .await
-        .map_err(|source| ClusterError::Apply {
-            kind: types.kind.clone(),
+    let result = target
+        .api
+        .patch(&target.name, &params, &Patch::Apply(object))
+        .await;
+    result.map_err(|source| target.error(source))
+}
+
+/// [`apply_object`] for a controller, which needs only the stored object's metadata (its
+/// resourceVersion): the API server answers with PartialObjectMetadata, so neither side encodes
+/// or decodes the object's data for nothing (10,000 tenants are 40,000 applies at cold start).
+pub async fn apply_object_meta(
+    client: &Client,
+    resolver: &Resolver,
+    object: &Value,
+) -> Result<ObjectMeta, ClusterError> {
+    let target = Target::of(client, resolver, object).await?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let result = target
+        .api
+        .patch_metadata(&target.name, &params, &Patch::Apply(object))
+        .await;
+    result
+        .map(|partial| partial.metadata)
+        .map_err(|source| target.error(source))
+}
+
+/// Where a rendered object goes: its API, read from the object without copying it.
+struct Target {
+    api: Api<DynamicObject>,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+impl Target {
+    async fn of(
+        client: &Client,
+        resolver: &Resolver,
+        object: &Value,
+    ) -> Result<Target, ClusterError> {
+        let field = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let (Some(api_version), Some(kind)) =
+            (field(&object["apiVersion"]), field(&object["kind"]))
+        else {
+            return Err(ClusterError::Invalid("missing apiVersion/kind".into()));
+        };
+        let Some(name) = field(&object["metadata"]["name"]) else {
+            return Err(ClusterError::Invalid(format!(
+                "{kind} without metadata.name"
+            )));
+        };
+        let namespace = field(&object["metadata"]["namespace"]).unwrap_or_default();
+        let ar = resolver.resolve(client, &api_version, &kind).await?;
+        let api = if namespace.is_empty() {
+            Api::all_with(client.clone(), &ar)
+        } else {
+            Api::namespaced_with(client.clone(), &namespace, &ar)
+        };
+        Ok(Target {
+            api,
+            kind,
             namespace,
             name,
-            source,
         })
+    }
+
+    fn error(self, source: kube::Error) -> ClusterError {
+        ClusterError::Apply {
+            kind: self.kind,
+            namespace: self.namespace,
+            name: self.name,
+            source,
+        }
+    }
 }

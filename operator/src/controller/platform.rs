@@ -17,7 +17,7 @@ use tracing::info;
 use super::writes::publish;
 use super::{Context, Error, finalizers, revisions, rollouts};
 use crate::api::{FailingTenant, Level, Platform, PlatformStatus, ProvinceCounts, Tenant};
-use crate::cluster::{FIELD_MANAGER, apply_object};
+use crate::cluster::{FIELD_MANAGER, apply_object_meta};
 use crate::status::{self, READY};
 
 pub const FINALIZER: &str = "khaibao.dev/platform-in-use";
@@ -101,7 +101,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     if !current
                         || old.shared_revision.as_deref() != Some(compiled.revision.as_str())
                     {
-                        apply_object(&ctx.client, &ctx.resolver, &o.object, false).await?;
+                        apply_object_meta(&ctx.client, &ctx.resolver, &o.object).await?;
                         ctx.metrics.write("apply");
                         applied += 1;
                     }

@@ -359,22 +359,22 @@ async fn apply_desired_objects(
     // A tenant's objects do not depend on each other: applied at once, a tenant costs one
     // round trip to the API server instead of one per object.
     let applies = rendered.objects.iter().map(|o| async move {
-        let result =
-            crate::cluster::apply_object(&ctx.client, &ctx.resolver, &o.object, false).await?;
+        let stored =
+            crate::cluster::apply_object_meta(&ctx.client, &ctx.resolver, &o.object).await?;
         ctx.metrics.write("apply");
         ctx.echoes.wrote(
             super::echoes::key(
                 o.kind(),
-                result.metadata.namespace.as_deref().unwrap_or_default(),
+                stored.namespace.as_deref().unwrap_or_default(),
                 o.name(),
             ),
-            result.metadata.resource_version.as_deref(),
+            stored.resource_version.as_deref(),
         );
         Ok::<_, Error>(ObjectReference {
             api_version: o.api_version().to_string(),
             kind: o.kind().to_string(),
             name: o.name().to_string(),
-            resource_version: result.metadata.resource_version.clone(),
+            resource_version: stored.resource_version,
         })
     });
     futures::future::try_join_all(applies).await
