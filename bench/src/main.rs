@@ -184,13 +184,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )
             .await?;
             eprintln!(
-                "[bench]   khaibao run {}: cold {:.1} s, {:.2} writes/tenant, peak RSS {:.0} MiB, resync {:.1} s ({} writes), template change {:.1} s",
+                "[bench]   khaibao run {}: cold {:.1} s, {:.2} writes/tenant, peak RSS {:.0} MiB, resync {:.1} s ({} writes, peak RSS {:.0} MiB), template change {:.1} s",
                 i + 1,
                 k.cold.seconds,
                 k.writes_per_tenant,
                 k.peak_rss_mib,
                 k.resync.as_ref().map_or(0.0, |r| r.seconds),
                 k.resync.as_ref().map_or(0.0, |r| r.requests.writes()),
+                k.resync_rss_mib,
                 k.template.as_ref().map_or(0.0, |r| r.seconds),
             );
             if i == 0 && k.cold.seconds.max(b.seconds) > 60.0 {

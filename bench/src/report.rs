@@ -264,21 +264,27 @@ impl Results {
             let Some(k) = s.median_khaibao() else {
                 continue;
             };
-            let (Some(r), Some(t)) = (&k.resync, &k.template) else {
+            let Some(r) = &k.resync else {
                 continue;
             };
+            // A run with --no-template-change still measured the resync: its row is kept.
+            let template = k.template.as_ref().map_or("— | — | —".to_string(), |t| {
+                format!(
+                    "{:.1} s | {:.2}× | {}",
+                    t.seconds,
+                    t.seconds / k.cold.seconds,
+                    verbs(t)
+                )
+            });
             let _ = writeln!(
                 m,
-                "| {} | {:.1} s | {:.0} | {:.0} ({}) | {:.0} MiB | {:.1} s | {:.2}× | {} |",
+                "| {} | {:.1} s | {:.0} | {:.0} ({}) | {:.0} MiB | {template} |",
                 s.tenants,
                 r.seconds,
                 r.requests.writes(),
                 r.requests.reads(),
                 verbs(r),
                 k.resync_rss_mib,
-                t.seconds,
-                t.seconds / k.cold.seconds,
-                verbs(t),
             );
         }
         for s in &self.sizes {
