@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use futures::{StreamExt, stream};
-use khaibao::cluster::{Resolver, apply_object};
+use khaibao::cluster::{Resolver, dry_run_apply};
 use khaibao::pipeline::{ANNOTATION_OWNER, DesiredObject, LABEL_PLATFORM, RenderedTenant};
 use khaibao::yaml::to_yaml_document;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -235,7 +235,7 @@ async fn object_change(
     let Some(live) = live else {
         return Ok(Some(Change::Create(to_yaml_document(&o.object))));
     };
-    let after = apply_object(client, resolver, &o.object, true)
+    let after = dry_run_apply(client, resolver, &o.object)
         .await
         .map_err(|e| e.to_string())?;
     let before = comparable(serde_json::to_value(&live).unwrap_or_default());
