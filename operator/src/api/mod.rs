@@ -9,10 +9,18 @@ mod tenant_set;
 pub use platform::{
     ANNOTATION_APPROVE_ROLLOUT, FailingTenant, GeneratedKey, GeneratedSecret, KeyEncoding,
     NamedTemplate, Platform, PlatformRevision, PlatformRevisionSpec, PlatformSpec, PlatformStatus,
-    PlatformTemplates, ProvinceCounts, RolloutPolicy, RolloutStatus,
+    PlatformTemplates, ProvinceCounts, ReformStatus, RolloutPolicy, RolloutStatus,
 };
-pub use tenant::{Level, ObjectReference, Tenant, TenantSpec, TenantStatus, UnitRef};
+pub use tenant::{
+    Level, ObjectReference, Predecessor, Tenant, TenantSpec, TenantStatus, Transition, UnitRef,
+};
 pub use tenant_set::{TenantSet, TenantSetSpec, TenantSetStatus, UnitSelector};
+
+/// Carried by every successor a reform plan writes: the plan's id (a content hash).
+pub const ANNOTATION_REFORM_PLAN: &str = "khaibao.dev/reform-plan";
+/// On a Platform: the id of a reform plan whose retirements are approved
+/// (`khaibao approve reform ID --platform P`), when they pass the blast-radius guard.
+pub const ANNOTATION_APPROVE_REFORM: &str = "khaibao.dev/approve-reform";
 
 /// The API group of every khaibao resource.
 pub const GROUP: &str = "khaibao.dev";

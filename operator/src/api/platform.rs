@@ -159,6 +159,26 @@ pub struct PlatformStatus {
     /// The tenants failing longest (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing: Vec<FailingTenant>,
+    /// Reform plans whose successors are on this platform, by plan id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reforms: Vec<ReformStatus>,
+}
+
+/// Progress of one reform plan on a platform: successors adopted, predecessors retired.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReformStatus {
+    /// The plan's id (`khaibao.dev/reform-plan` on its successors).
+    pub plan: String,
+    /// `Adopting` (successors not all Ready), `AwaitingApproval` (retirements held by the
+    /// blast-radius guard), `Retiring`, or `Complete`.
+    pub phase: String,
+    pub successors: i64,
+    pub successors_ready: i64,
+    pub predecessors_retired: i64,
+    pub predecessors_pending: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Tenants of one province on a platform.

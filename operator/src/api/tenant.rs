@@ -41,6 +41,43 @@ pub struct TenantSpec {
     /// Stop reconciling this tenant (its objects stay as they are).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// The tenants this one replaces after a change of administrative units (written by
+    /// `khaibao reform plan`). Each is retired, its objects deleted, only once this tenant is
+    /// Ready; generated secrets are adopted, never regenerated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predecessors: Vec<Predecessor>,
+    /// How long the predecessors' host names and keys keep being honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
+}
+
+/// A tenant replaced by a successor in an administrative reform.
+#[derive(
+    Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Predecessor {
+    /// `namespace/name` of the replaced Tenant.
+    pub tenant: String,
+    pub level: Level,
+    /// Its unit code, in `division`.
+    #[schemars(regex(pattern = r"^[0-9]{2}([0-9]{3})?$"))]
+    pub code: String,
+    /// Division of `code`: "63" (the default, the list before 1 July 2025) or "34".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(34|63)$"))]
+    pub division: Option<String>,
+}
+
+/// The transition period of a reform.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// Date (`YYYY-MM-DD`) until which predecessors' host names are served and their API keys
+    /// accepted; templates see it as `transition.until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    pub until: Option<String>,
 }
 
 /// An administrative unit by its official GSO code.
@@ -119,6 +156,12 @@ pub struct TenantStatus {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Predecessors (`spec.predecessors`) already retired: objects deleted, Tenant gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predecessors_retired: Option<i64>,
+    /// Predecessors still waiting: for this tenant to be Ready, or for the plan's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predecessors_pending: Option<i64>,
 }
 
 /// A reference to one object a tenant owns.

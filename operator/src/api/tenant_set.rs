@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -5,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::schema_helpers::free_form_object;
+use super::tenant::{Predecessor, Transition};
 
 /// One declaration for many tenants: every commune of a province, or a list of units, each
 /// becoming a Tenant with values templated from its unit.
@@ -43,6 +46,16 @@ pub struct TenantSetSpec {
     pub values: Option<Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// The TenantSets (`namespace/name`) this one replaces after a change of administrative
+    /// units; each is deleted once every tenant it made is retired into a successor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predecessors: Vec<String>,
+    /// Per unit code of this set, the tenants its Tenant replaces (its `spec.predecessors`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unit_predecessors: BTreeMap<String, Vec<Predecessor>>,
+    /// Copied to every Tenant made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
 }
 
 /// Units from the official registry: listed codes, or every commune of a province, optionally

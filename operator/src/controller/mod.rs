@@ -691,6 +691,8 @@ fn for_trigger(t: &Tenant) -> Tenant {
             parent: t.spec.parent.clone(),
             values: None,
             suspend: t.spec.suspend,
+            predecessors: t.spec.predecessors.clone(),
+            transition: None,
         },
         status: None,
     }

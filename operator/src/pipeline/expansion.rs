@@ -5,7 +5,7 @@
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
-use crate::api::{API_VERSION, Level, TenantSet, UnitRef};
+use crate::api::{ANNOTATION_REFORM_PLAN, API_VERSION, Level, TenantSet, UnitRef};
 use crate::diagnostics::{Diagnostic, Origin, Text};
 use crate::registry::{Division, units};
 
@@ -96,6 +96,19 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
     picked.retain(|p| !sel.exclude.contains(&p.code));
     picked.sort_by(|a, b| a.code.cmp(&b.code));
     picked.dedup_by(|a, b| a.code == b.code);
+    // A predecessor listed for a unit the set does not make would never be retired nor adopted.
+    for code in set.spec.unit_predecessors.keys() {
+        if picked
+            .binary_search_by(|p| p.code.as_str().cmp(code))
+            .is_err()
+        {
+            problems.push(problem(
+                &format!("/spec/unitPredecessors/{code}"),
+                format!("unit {code} has predecessors but the set does not select it; select it in spec.units or drop the entry"),
+                format!("đơn vị {code} có đơn vị tiền nhiệm nhưng tập không chọn nó; chọn nó trong spec.units hoặc xoá mục này"),
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -105,6 +118,11 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
         .clone()
         .unwrap_or_else(|| "default".into());
     let set_name = set.metadata.name.clone().unwrap_or_default();
+    let reform_plan = set
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REFORM_PLAN));
     let mut engine = Handlebars::new();
     engine.set_strict_mode(true);
     // Values are data inside a JSON structure here, never YAML text: no quoting needed.
@@ -145,9 +163,20 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
         if set.spec.suspend {
             spec["suspend"] = json!(true);
         }
+        if let Some(preds) = set.spec.unit_predecessors.get(&p.code) {
+            spec["predecessors"] = json!(preds);
+            if let Some(t) = &set.spec.transition {
+                spec["transition"] = json!(t);
+            }
+        }
+        let mut metadata =
+            json!({"name": p.slug, "namespace": namespace, "labels": {LABEL_TENANT_SET: set_name}});
+        if let Some(plan) = reform_plan {
+            metadata["annotations"] = json!({ANNOTATION_REFORM_PLAN: plan});
+        }
         out.push(json!({
             "apiVersion": API_VERSION, "kind": "Tenant",
-            "metadata": {"name": p.slug, "namespace": namespace, "labels": {LABEL_TENANT_SET: set_name}},
+            "metadata": metadata,
             "spec": spec,
         }));
     }
@@ -209,7 +238,7 @@ mod tests {
                 units: selector,
                 parent: Some("ha-noi".into()),
                 values,
-                suspend: false,
+                ..Default::default()
             },
         );
         s.metadata.namespace = Some("tinh-01".into());

@@ -47,7 +47,7 @@ fn tenant(values: Value) -> Tenant {
             },
             parent: None,
             values: Some(values),
-            suspend: false,
+            ..Default::default()
         },
     );
     t.metadata.namespace = Some("tinh-01".into());

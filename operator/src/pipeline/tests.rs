@@ -73,7 +73,7 @@ fn tenant(
             },
             parent: None,
             values: Some(values),
-            suspend: false,
+            ..Default::default()
         },
     );
     t.metadata.namespace = Some(ns.into());
