@@ -8,6 +8,7 @@ mod collisions;
 mod expansion;
 mod naming;
 mod policy;
+mod predecessors;
 mod quote;
 mod schema;
 mod template;
@@ -26,6 +27,10 @@ pub use naming::{is_dns_label, object_name, short_hash, tenant_label_value, tena
 pub use policy::{
     ANNOTATION_GENERATED, ANNOTATION_OWNER, LABEL_COMPONENT, LABEL_LEVEL, LABEL_MANAGED_BY,
     LABEL_PLATFORM, LABEL_PROVINCE, LABEL_REVISION, LABEL_TENANT, LABEL_UNIT_CODE, MANAGER,
+};
+pub use predecessors::{
+    ADOPTED_SUFFIX, ANNOTATION_ADOPTED_SECRET, ResolvedPredecessor, adopted_key, is_in_place,
+    resolve_predecessor,
 };
 pub use quote::quote_scalar;
 pub use schema::TenantSchema;
@@ -61,7 +66,10 @@ pub struct RenderedTenant {
     /// Objects to server-side apply.
     pub objects: Vec<DesiredObject>,
     /// Secrets the operator creates once; their data here are placeholders, never real values.
+    /// With predecessors of another unit code, also one `<stem>-<secret>-adopted` per secret.
     pub generated_secrets: Vec<DesiredObject>,
+    /// `spec.predecessors` other than the tenant itself, resolved from the registry.
+    pub predecessors: Vec<ResolvedPredecessor>,
     /// Platform revision the objects were rendered from.
     pub revision: String,
     /// Hash of `objects` and `generated_secrets`: equal hashes mean nothing to apply.
@@ -185,6 +193,9 @@ impl CompiledPlatform {
         if let Some(unit) = &unit {
             check_parent(tenant, parent, unit, &namespace, &mut problems);
         }
+        let predecessors = predecessors::resolve_predecessors(tenant, &namespace, &name)
+            .map_err(|d| problems.extend(d))
+            .unwrap_or_default();
         let values = self.effective_values(tenant, parent);
         problems.extend(self.schema.check(&values));
         let Some(unit) = unit.filter(|_| problems.is_empty()) else {
@@ -202,6 +213,12 @@ impl CompiledPlatform {
                 "type": unit.division_type, "provinceCode": unit.province_code,
                 "provinceName": unit.province_name, "provinceSlug": unit.province_slug,
                 "division": unit.division.as_str(),
+                "predecessors": predecessors::predecessors_context(&predecessors),
+            },
+            "transition": {
+                "until": tenant.spec.transition.as_ref().and_then(|t| t.until.as_deref()).unwrap_or_default(),
+                "adoptedSecrets": predecessors::of_other_codes(&predecessors, &unit.code).next().is_some()
+                    && !self.platform.spec.generated_secrets.is_empty(),
             },
             "values": values.value,
         });
@@ -220,7 +237,9 @@ impl CompiledPlatform {
             }),
         };
         let objects = self.render_templates(&self.templates.tenant, context, &scope)?;
-        let generated_secrets = self.generated_secret_placeholders(&stem, &scope)?;
+        let adopting: Vec<&ResolvedPredecessor> =
+            predecessors::of_other_codes(&predecessors, &unit.code).collect();
+        let generated_secrets = self.generated_secret_placeholders(&stem, &adopting, &scope)?;
         let hash = desired_hash(&objects, &generated_secrets);
         Ok(RenderedTenant {
             namespace,
@@ -229,6 +248,7 @@ impl CompiledPlatform {
             values,
             objects,
             generated_secrets,
+            predecessors,
             revision: self.revision.clone(),
             hash,
         })
@@ -383,15 +403,32 @@ impl CompiledPlatform {
             .map(|i| i + 1)
     }
 
+    /// One placeholder per generated secret and, when some predecessors have another unit code
+    /// (`adopting`), one `<stem>-<secret>-adopted` per secret with a key
+    /// `<predecessor code>.<key>` for each of their values: desired and labelled like every
+    /// generated Secret, so it is never pruned while the predecessors are listed.
     fn generated_secret_placeholders(
         &self,
         stem: &str,
+        adopting: &[&ResolvedPredecessor],
         scope: &policy::Scope<'_>,
     ) -> Result<Vec<DesiredObject>, Vec<Diagnostic>> {
         let mut out = Vec::new();
         let mut problems = Vec::new();
-        for (i, g) in self.platform.spec.generated_secrets.iter().enumerate() {
-            let name = match object_name(stem, &g.name) {
+        let specs = &self.platform.spec.generated_secrets;
+        let own = specs.iter().enumerate().map(|(i, g)| (i, g, false));
+        let adopted = specs
+            .iter()
+            .enumerate()
+            .filter(|_| !adopting.is_empty())
+            .map(|(i, g)| (i, g, true));
+        for (i, g, is_adopted) in own.chain(adopted) {
+            let suffix = if is_adopted {
+                format!("{}{ADOPTED_SUFFIX}", g.name)
+            } else {
+                g.name.clone()
+            };
+            let name = match object_name(stem, &suffix) {
                 Ok(n) => n,
                 Err(msg) => {
                     problems.push(Diagnostic::new(
@@ -403,14 +440,31 @@ impl CompiledPlatform {
                     continue;
                 }
             };
-            let data: serde_json::Map<String, Value> = g
-                .keys
-                .iter()
-                .map(|k| (k.key.clone(), Value::String(GENERATED_PLACEHOLDER.into())))
-                .collect();
+            let placeholder = || Value::String(GENERATED_PLACEHOLDER.into());
+            let (data, annotations): (serde_json::Map<String, Value>, Value) = if is_adopted {
+                (
+                    adopting
+                        .iter()
+                        .flat_map(|p| {
+                            g.keys
+                                .iter()
+                                .map(|k| (adopted_key(&p.code, &k.key), placeholder()))
+                        })
+                        .collect(),
+                    json!({ANNOTATION_GENERATED: "true", ANNOTATION_ADOPTED_SECRET: g.name}),
+                )
+            } else {
+                (
+                    g.keys
+                        .iter()
+                        .map(|k| (k.key.clone(), placeholder()))
+                        .collect(),
+                    json!({ANNOTATION_GENERATED: "true"}),
+                )
+            };
             let mut object = json!({
                 "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "annotations": {ANNOTATION_GENERATED: "true"}},
+                "metadata": {"name": name, "annotations": annotations},
                 "stringData": data,
             });
             // Generated secrets are the platform's own design, so they bypass allowedKinds.

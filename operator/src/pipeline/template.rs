@@ -44,6 +44,7 @@ impl CompiledTemplates {
         registry.register_helper("num", Box::new(RawHelper::Number));
         registry.register_helper("bool", Box::new(RawHelper::Bool));
         registry.register_helper("json", Box::new(RawHelper::Json));
+        registry.register_helper("scalar", Box::new(ScalarBlockHelper));
         let mut problems = Vec::new();
         let mut names = (Vec::new(), Vec::new());
         for (prefix, list, out) in [
@@ -345,6 +346,40 @@ impl HelperDef for JoinHelper {
     }
 }
 
+/// `{{#scalar trim=","}}...{{/scalar}}`: the block's whole text as one quoted scalar, e.g. a
+/// comma-separated list built with `{{#each}}` (`trim`: characters removed from both ends, such
+/// as the last separator). Inside the block values are not quoted one by one (that would put
+/// quotes inside the string); quoting the whole keeps every value from changing the
+/// document's structure.
+struct ScalarBlockHelper;
+
+impl HelperDef for ScalarBlockHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let mut text = handlebars::StringOutput::new();
+        if let Some(t) = h.template() {
+            let escaping = rc.is_disable_escape();
+            rc.set_disable_escape(true);
+            let rendered = handlebars::Renderable::render(t, r, ctx, rc, &mut text);
+            rc.set_disable_escape(escaping);
+            rendered?;
+        }
+        let text = text.into_string().map_err(RenderError::from)?;
+        let trim: Vec<char> = h
+            .hash_get("trim")
+            .map(|v| plain(v.value()).chars().collect())
+            .unwrap_or_default();
+        out.write(&quote_scalar(text.trim_matches(trim.as_slice())))?;
+        Ok(())
+    }
+}
+
 /// Helpers that write a typed value unquoted: only digits, booleans or quoted JSON can come out.
 enum RawHelper {
     Number,
@@ -416,6 +451,18 @@ mod tests {
             out,
             "name: \"ha-noi-01-cfg\"\nv: \"x: y\\n---\"\nn: 3\nb: true\nl: [\"a\", \"b\"]\nc: \"https://ha-noi-01.gov.vn\"\nd: \"fb\"\n\n"
         );
+    }
+
+    #[test]
+    fn a_scalar_block_is_one_quoted_string() {
+        let t = compile(
+            "l: {{#scalar trim=\",\"}}{{#each values.list}}{{this}}.{{../values.a}},{{/each}}{{/scalar}}\ne: {{#scalar}}{{/scalar}}\n",
+        )
+        .unwrap();
+        let out = t
+            .render("tenant/t.yaml.hbs", &Context::from(ctx()))
+            .unwrap();
+        assert_eq!(out, "l: \"a.x: y\\n---,b.x: y\\n---\"\ne: \"\"\n");
     }
 
     #[test]

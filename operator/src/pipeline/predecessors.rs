@@ -1,0 +1,218 @@
+//! What a successor's templates and generated secrets need to know about the tenants it
+//! replaces (`spec.predecessors`): each predecessor resolved from the registry edition of its
+//! division, and the `-adopted` Secret placeholders that hold the values of predecessors of
+//! another unit code. Pure like the rest of the pipeline: the registry is embedded data.
+
+use serde_json::{Value, json};
+
+use crate::api::{Level, Predecessor, Tenant};
+use crate::diagnostics::{Diagnostic, Origin, Text};
+use crate::registry::{Division, units};
+
+use super::naming::tenant_stem;
+
+/// Suffix added to a generated secret's name for the Secret holding the values adopted from
+/// predecessors of another unit code (`<stem>-<secret>-adopted`).
+pub const ADOPTED_SUFFIX: &str = "-adopted";
+/// On an `-adopted` placeholder: the name of the generated secret (`spec.generatedSecrets`)
+/// whose predecessors' values it holds.
+pub const ANNOTATION_ADOPTED_SECRET: &str = "khaibao.dev/adopted-secret";
+
+/// A predecessor confirmed by the registry of its division.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedPredecessor {
+    /// `namespace/name` of the replaced Tenant.
+    pub tenant: String,
+    pub level: Level,
+    pub code: String,
+    pub name: String,
+    pub slug: String,
+    pub province_code: String,
+    pub province_slug: String,
+    pub division: Division,
+    /// The successor took only part of this (divided) predecessor: its host name and secrets go
+    /// to the successor listing it without `partial`.
+    pub partial: bool,
+}
+
+impl ResolvedPredecessor {
+    /// The predecessor's name stem, which prefixes its objects (its generated Secrets too).
+    pub fn stem(&self) -> String {
+        tenant_stem(&self.slug, &self.code)
+    }
+}
+
+/// True when `p` names the tenant `namespace/name` itself: a successor updated in place, which
+/// is listed but never retired and adopts nothing (its Secrets are simply kept).
+pub fn is_in_place(p: &Predecessor, namespace: &str, name: &str) -> bool {
+    p.tenant.split_once('/') == Some((namespace, name))
+}
+
+/// `p` resolved in its division ("63" unless it says "34"), or `None` when the registry has no
+/// such unit.
+pub fn resolve_predecessor(p: &Predecessor) -> Option<ResolvedPredecessor> {
+    let division: Division = p.division.as_deref().unwrap_or("63").parse().ok()?;
+    let reg = units(division);
+    let (code, name, slug, province_code) = match p.level {
+        Level::Province => {
+            let u = reg.province(&p.code).filter(|_| p.code.len() == 2)?;
+            (&u.code, &u.name, &u.slug, &u.code)
+        }
+        Level::Commune => {
+            let u = reg.commune(&p.code)?;
+            (&u.code, &u.name, &u.slug, &u.province_code)
+        }
+    };
+    let province_slug = reg.province(province_code)?.slug.clone();
+    Some(ResolvedPredecessor {
+        tenant: p.tenant.clone(),
+        level: p.level,
+        code: code.clone(),
+        name: name.clone(),
+        slug: slug.clone(),
+        province_code: province_code.clone(),
+        province_slug,
+        division,
+        partial: p.partial,
+    })
+}
+
+/// The tenant's predecessors other than itself, resolved; every unknown one is a diagnostic
+/// pointing at its code.
+pub fn resolve_predecessors(
+    tenant: &Tenant,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<ResolvedPredecessor>, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, p) in tenant.spec.predecessors.iter().enumerate() {
+        if is_in_place(p, namespace, name) {
+            continue;
+        }
+        match resolve_predecessor(p) {
+            Some(r) => out.push(r),
+            None => {
+                let division = p.division.as_deref().unwrap_or("63");
+                problems.push(
+                    Diagnostic::new(
+                        "UnknownPredecessor",
+                        Origin::Tenant,
+                        format!("/spec/predecessors/{i}/code"),
+                        Text::new(
+                            format!(
+                                "predecessor {}: no {} has code {:?} in the {division}-province division",
+                                p.tenant,
+                                p.level.as_str(),
+                                p.code
+                            ),
+                            format!(
+                                "đơn vị tiền nhiệm {}: không có {} mã {:?} trong danh mục {division} tỉnh",
+                                p.tenant,
+                                if p.level == Level::Province { "tỉnh" } else { "xã/phường" },
+                                p.code
+                            ),
+                        ),
+                    )
+                    .with_hint(Text::new(
+                        "check the code and division (default \"63\") of the predecessor; `khaibao units --division 63` lists them",
+                        "kiểm tra mã và danh mục (mặc định \"63\") của đơn vị tiền nhiệm; `khaibao units --division 63` liệt kê chúng",
+                    )),
+                );
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// `unit.predecessors` as templates see it.
+pub fn predecessors_context(list: &[ResolvedPredecessor]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|p| {
+                json!({
+                    "tenant": p.tenant, "level": p.level.as_str(), "code": p.code, "name": p.name,
+                    "slug": p.slug, "provinceCode": p.province_code, "provinceSlug": p.province_slug,
+                    "division": p.division.as_str(), "partial": p.partial,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The predecessors whose values go to the `-adopted` Secrets: those of another unit code than
+/// the successor's (the one of the same code gives the successor its own Secret's values),
+/// taken whole (a `partial` one's secrets go to its other successor).
+pub fn of_other_codes<'a>(
+    list: &'a [ResolvedPredecessor],
+    unit_code: &str,
+) -> impl Iterator<Item = &'a ResolvedPredecessor> {
+    list.iter()
+        .filter(move |p| p.code != unit_code && !p.partial)
+}
+
+/// The key of a predecessor's value in an `-adopted` Secret.
+pub fn adopted_key(predecessor_code: &str, key: &str) -> String {
+    format!("{predecessor_code}.{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pred(tenant: &str, level: Level, code: &str, division: Option<&str>) -> Predecessor {
+        Predecessor {
+            tenant: tenant.into(),
+            level,
+            code: code.into(),
+            division: division.map(Into::into),
+            partial: false,
+        }
+    }
+
+    #[test]
+    fn predecessors_resolve_in_their_division_default_63() {
+        // 35 is Hà Nam in the 63-province division (merged into Ninh Bình in 2025).
+        let p = resolve_predecessor(&pred("tinh-35/ha-nam", Level::Province, "35", None)).unwrap();
+        assert_eq!((p.slug.as_str(), p.division), ("ha-nam", Division::D63));
+        assert_eq!(p.stem(), "ha-nam-35");
+        let c =
+            resolve_predecessor(&pred("tinh-01/phuc-xa", Level::Commune, "00001", None)).unwrap();
+        assert_eq!(
+            (c.slug.as_str(), c.province_slug.as_str()),
+            ("phuong-phuc-xa", "ha-noi")
+        );
+        assert_eq!(c.province_code, "01");
+        assert!(resolve_predecessor(&pred("a/b", Level::Province, "35", Some("34"))).is_none());
+        assert!(resolve_predecessor(&pred("a/b", Level::Province, "00001", None)).is_none());
+    }
+
+    #[test]
+    fn the_tenant_itself_is_in_place_and_unknown_codes_point_at_their_entry() {
+        let mut t = Tenant::new("ninh-binh", Default::default());
+        t.metadata.namespace = Some("tinh-37".into());
+        t.spec.predecessors = vec![
+            pred("tinh-37/ninh-binh", Level::Province, "37", None),
+            pred("tinh-35/ha-nam", Level::Province, "35", None),
+            pred("tinh-99/nowhere", Level::Province, "99", None),
+        ];
+        assert!(is_in_place(&t.spec.predecessors[0], "tinh-37", "ninh-binh"));
+        let problems = resolve_predecessors(&t, "tinh-37", "ninh-binh").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].reason, "UnknownPredecessor");
+        assert_eq!(problems[0].pointer, "/spec/predecessors/2/code");
+        t.spec.predecessors.pop();
+        let list = resolve_predecessors(&t, "tinh-37", "ninh-binh").unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(of_other_codes(&list, "37").count(), 1);
+        assert_eq!(of_other_codes(&list, "35").count(), 0);
+        let mut partial = list.clone();
+        partial[0].partial = true;
+        assert_eq!(of_other_codes(&partial, "37").count(), 0);
+        assert_eq!(adopted_key("35", "token"), "35.token");
+    }
+}
