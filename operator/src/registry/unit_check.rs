@@ -1,10 +1,17 @@
 //! Checks a Tenant's declared unit against the official registry and resolves the facts the
-//! templates use (slug, province name, type). Every refusal names the official unit.
+//! templates use (slug, province name, type). Every refusal names the official unit; a unit that
+//! is still valid but out of date (an earlier official name, the superseded 63-province
+//! division) is accepted with a warning, so running tenants never break on a registry update.
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::api::{Level, UnitRef};
 use crate::diagnostics::{Diagnostic, Origin, Text};
 
-use super::{Division, merged_into, units};
+use super::{
+    Division, NameSpan, REFORM_DATE, current_edition, former_names, name_history, predecessors_of,
+    successors_of, units,
+};
 
 /// A unit confirmed by the registry, with everything templates may use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +19,7 @@ pub struct ResolvedUnit {
     pub division: Division,
     pub level: Level,
     pub code: String,
+    /// The current official name, whatever earlier name the tenant declared.
     pub name: String,
     pub slug: String,
     /// `tỉnh`, `thành phố trung ương`, `xã`, `phường`, `thị trấn` or `đặc khu`.
@@ -19,6 +27,9 @@ pub struct ResolvedUnit {
     pub province_code: String,
     pub province_name: String,
     pub province_slug: String,
+    /// What is out of date but not wrong (`UnitRenamed`, `DivisionSuperseded`): shown to the
+    /// user, never a reason to refuse the tenant.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Why a declared unit was refused.
@@ -26,6 +37,14 @@ pub type UnitError = Diagnostic;
 
 fn unit_error(pointer: &str, reason: &'static str, en: String, vi: String) -> UnitError {
     Diagnostic::new(reason, Origin::Tenant, pointer, Text::new(en, vi))
+}
+
+/// Whether a declared name is an official one. Files may hold names in NFD (decomposed
+/// diacritics, as some editors and macOS file names produce); they are the same name. The
+/// registry is NFC (checked by a test), so only the declared side is normalised, and only when
+/// the plain comparison fails.
+pub fn same_name(declared: &str, official: &str) -> bool {
+    declared == official || (!declared.is_ascii() && declared.nfc().eq(official.chars()))
 }
 
 /// Resolves `unit` in its division (34 unless it says 63).
@@ -43,15 +62,16 @@ pub fn resolve_unit(unit: &UnitRef) -> Result<ResolvedUnit, UnitError> {
     };
     let reg = units(division);
     let code = unit.code.as_str();
-    match unit.level {
+    let mut warnings = Vec::new();
+    let resolved = match unit.level {
         Level::Province => {
             let Some(p) = reg.province(code) else {
                 return Err(unknown_unit(unit, division));
             };
-            if unit.name != p.name && unit.name != p.short_name {
-                return Err(name_mismatch(code, &p.name, &unit.name));
+            if !same_name(&unit.name, &p.name) && !same_name(&unit.name, &p.short_name) {
+                warnings.push(earlier_name(unit, division, &p.name)?);
             }
-            Ok(ResolvedUnit {
+            ResolvedUnit {
                 division,
                 level: Level::Province,
                 code: p.code.clone(),
@@ -61,14 +81,15 @@ pub fn resolve_unit(unit: &UnitRef) -> Result<ResolvedUnit, UnitError> {
                 province_code: p.code.clone(),
                 province_name: p.name.clone(),
                 province_slug: p.slug.clone(),
-            })
+                warnings: Vec::new(),
+            }
         }
         Level::Commune => {
             let Some(c) = reg.commune(code) else {
                 return Err(unknown_unit(unit, division));
             };
-            if unit.name != c.name {
-                return Err(name_mismatch(code, &c.name, &unit.name));
+            if !same_name(&unit.name, &c.name) {
+                warnings.push(earlier_name(unit, division, &c.name)?);
             }
             let province = reg
                 .province(&c.province_code)
@@ -104,7 +125,7 @@ pub fn resolve_unit(unit: &UnitRef) -> Result<ResolvedUnit, UnitError> {
                 }
                 Some(_) => {}
             }
-            Ok(ResolvedUnit {
+            ResolvedUnit {
                 division,
                 level: Level::Commune,
                 code: c.code.clone(),
@@ -114,9 +135,79 @@ pub fn resolve_unit(unit: &UnitRef) -> Result<ResolvedUnit, UnitError> {
                 province_code: province.code.clone(),
                 province_name: province.name.clone(),
                 province_slug: province.slug.clone(),
-            })
+                warnings: Vec::new(),
+            }
         }
+    };
+    if let Some(ended) = division.ended() {
+        warnings.push(division_superseded(unit, &resolved.name, division, ended));
     }
+    Ok(ResolvedUnit {
+        warnings,
+        ..resolved
+    })
+}
+
+/// The declared name is not the current one: a warning when it is an earlier official name of
+/// the code in this division (a rename keeps the unit), else a refusal.
+fn earlier_name(
+    unit: &UnitRef,
+    division: Division,
+    official: &str,
+) -> Result<Diagnostic, UnitError> {
+    let code = unit.code.as_str();
+    let former = former_names(unit.level, code);
+    let carried_here = |s: &&&NameSpan| s.editions.iter().any(|e| e.division == division);
+    if let Some(span) = former
+        .iter()
+        .filter(carried_here)
+        .find(|s| same_name(&unit.name, &s.name))
+    {
+        let since = span.until.unwrap_or(current_edition(division).date);
+        return Ok(Diagnostic::new(
+            "UnitRenamed",
+            Origin::Tenant,
+            "/spec/unit/name",
+            Text::new(
+                format!(
+                    "unit {code} has been {official} since {since} (formerly {}); the tenant is rendered with the current name",
+                    span.name
+                ),
+                format!(
+                    "đơn vị {code} đã đổi tên thành {official} từ ngày {since} (tên cũ: {}); đơn vị được kết xuất với tên hiện hành",
+                    span.name
+                ),
+            ),
+        )
+        .with_hint(Text::new(
+            format!("set name: \"{official}\""),
+            format!("đặt name: \"{official}\""),
+        )));
+    }
+    let mismatch = name_mismatch(code, official, &unit.name);
+    // The name of another unit that once had this code (the code was reused in the reform):
+    // say what became of that unit, so the user can pick the right code or division.
+    let elsewhere = former
+        .iter()
+        .filter(|s| !s.editions.iter().any(|e| e.division == division))
+        .find(|s| same_name(&unit.name, &s.name));
+    Err(match elsewhere {
+        Some(span) => {
+            let other = span.editions[0].division;
+            let (fate_en, fate_vi) = fate(unit.level, code);
+            mismatch.with_hint(Text::new(
+                format!(
+                    "{} was {code} in the {other}-province division; it {fate_en}",
+                    span.name
+                ),
+                format!(
+                    "{} là mã {code} trong danh mục {other} tỉnh; đơn vị này {fate_vi}",
+                    span.name
+                ),
+            ))
+        }
+        None => mismatch,
+    })
 }
 
 fn name_mismatch(code: &str, official: &str, given: &str) -> UnitError {
@@ -128,6 +219,104 @@ fn name_mismatch(code: &str, official: &str, given: &str) -> UnitError {
     )
 }
 
+fn division_superseded(unit: &UnitRef, name: &str, division: Division, ended: &str) -> Diagnostic {
+    let code = unit.code.as_str();
+    let (fate_en, fate_vi) = fate(unit.level, code);
+    Diagnostic::new(
+        "DivisionSuperseded",
+        Origin::Tenant,
+        "/spec/unit/division",
+        Text::new(
+            format!(
+                "the {division}-province division ended on {ended}; plan the move with `khaibao reform plan --from 63 --to 34`"
+            ),
+            format!(
+                "danh mục {division} tỉnh đã hết hiệu lực từ ngày {ended}; lập kế hoạch chuyển đổi bằng `khaibao reform plan --from 63 --to 34`"
+            ),
+        ),
+    )
+    .with_hint(Text::new(
+        format!("{code} {name} {fate_en}"),
+        format!("{code} {name} {fate_vi}"),
+    ))
+}
+
+/// "merged into 08 Tỉnh Tuyên Quang on 2025-07-01" (and the Vietnamese): what the 2025 mapping
+/// made of an old unit, naming every successor with its current code and name.
+fn fate(level: Level, old_code: &str) -> (String, String) {
+    let successors = successors_of(level, old_code);
+    let d34 = units(Division::D34);
+    let named = |code: &str, partial: bool, part: &str| {
+        let name = d34.name_of(level, code).map(|(n, _)| n).unwrap_or_default();
+        let part = if partial {
+            format!(" ({part})")
+        } else {
+            String::new()
+        };
+        format!("{code} {name}{part}")
+    };
+    match successors {
+        [] => (
+            format!("has no successor in the official mapping of {REFORM_DATE}"),
+            format!("không có đơn vị kế thừa trong bảng chuyển đổi chính thức ngày {REFORM_DATE}"),
+        ),
+        [only] if !only.partial && predecessors_of(level, &only.code).len() == 1 => (
+            format!("became {} on {REFORM_DATE}", named(&only.code, false, "")),
+            format!(
+                "trở thành {} từ ngày {REFORM_DATE}",
+                named(&only.code, false, "")
+            ),
+        ),
+        [only] => (
+            format!(
+                "{} into {} on {REFORM_DATE}",
+                if only.partial {
+                    "went in part"
+                } else {
+                    "merged"
+                },
+                named(&only.code, false, "")
+            ),
+            format!(
+                "{} vào {} từ ngày {REFORM_DATE}",
+                if only.partial {
+                    "được nhập một phần"
+                } else {
+                    "được sáp nhập"
+                },
+                named(&only.code, false, "")
+            ),
+        ),
+        several => (
+            format!(
+                "was split on {REFORM_DATE} among {}",
+                several
+                    .iter()
+                    .map(|l| named(&l.code, l.partial, "part"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "được chia ngày {REFORM_DATE} vào {}",
+                several
+                    .iter()
+                    .map(|l| named(&l.code, l.partial, "một phần"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    }
+}
+
+/// The official name of an old code, if the registry has one (the mapping also has 10 codes of
+/// the eve of the reform that the January 2025 list lacks).
+fn old_name(level: Level, code: &str) -> Option<&'static str> {
+    name_history(level, code)
+        .iter()
+        .find(|s| s.editions.iter().any(|e| e.division == Division::D63))
+        .map(|s| s.name.as_str())
+}
+
 fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
     let code = &unit.code;
     let level = unit.level.as_str();
@@ -136,7 +325,9 @@ fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
         Division::D63 => Division::D34,
     };
     let other_units = units(other);
-    // Say what the code is elsewhere: the commonest mistake is a level or division mix-up.
+    let mapped = division == Division::D34 && !successors_of(unit.level, code).is_empty();
+    // Say what the code is elsewhere: the commonest mistakes are a level mix-up and a code that
+    // the reform retired.
     let (hint_en, hint_vi) = if let Some(c) = units(division).commune(code) {
         (
             format!("{code} is the commune {}: set level: commune", c.name),
@@ -147,24 +338,45 @@ fn unknown_unit(unit: &UnitRef, division: Division) -> UnitError {
             format!("{code} is the province {}: set level: province", p.name),
             format!("{code} là tỉnh {}: đặt level: province", p.name),
         )
+    } else if division == Division::D34 && (mapped || old_name(unit.level, code).is_some()) {
+        let name = old_name(unit.level, code).unwrap_or_default();
+        let (fate_en, fate_vi) = fate(unit.level, code);
+        let label = format!("{code} {name}");
+        let label = label.trim_end();
+        let successors = successors_of(unit.level, code);
+        let (use_en, use_vi) = match successors {
+            [] => (
+                "check the code with `khaibao units`".to_string(),
+                "tra mã bằng lệnh `khaibao units`".to_string(),
+            ),
+            [one] => (
+                format!("use code: \"{}\"", one.code),
+                format!("dùng code: \"{}\"", one.code),
+            ),
+            _ => (
+                "use the code of the successor that serves this tenant".to_string(),
+                "dùng mã của đơn vị kế thừa phù hợp".to_string(),
+            ),
+        };
+        (
+            format!(
+                "{label} of the 63-province division {fate_en}; {use_en} (a tenant not moved yet keeps unit.division: \"63\")"
+            ),
+            format!(
+                "{label} thuộc danh mục 63 tỉnh {fate_vi}; {use_vi} (đơn vị chưa chuyển đổi giữ unit.division: \"63\")"
+            ),
+        )
     } else if let Some(p) = other_units
         .province(code)
         .filter(|_| unit.level == Level::Province)
     {
-        let merged = if other == Division::D63 {
-            merged_into(code)
-                .map(|n| format!(", merged into {} {} on 1 July 2025", n.code, n.name))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
         (
             format!(
-                "{code} is {} in the {other}-province division{merged}; set unit.division: \"{other}\" or use the current code",
+                "{code} is {} in the {other}-province division; set unit.division: \"{other}\"",
                 p.name
             ),
             format!(
-                "{code} là {} trong danh mục {other} tỉnh; đặt unit.division: \"{other}\" hoặc dùng mã hiện hành",
+                "{code} là {} trong danh mục {other} tỉnh; đặt unit.division: \"{other}\"",
                 p.name
             ),
         )
@@ -223,7 +435,9 @@ mod tests {
         let r = resolve_unit(&unit(Level::Province, "01", "Hà Nội", None, None)).unwrap();
         assert_eq!(r.name, "Thành phố Hà Nội");
         assert_eq!(r.slug, "ha-noi");
-        assert!(resolve_unit(&unit(Level::Province, "01", "Thành phố Hà Nội", None, None)).is_ok());
+        assert!(r.warnings.is_empty());
+        let full = resolve_unit(&unit(Level::Province, "01", "Thành phố Hà Nội", None, None));
+        assert!(full.unwrap().warnings.is_empty());
     }
 
     #[test]
@@ -239,15 +453,188 @@ mod tests {
     }
 
     #[test]
-    fn an_old_province_code_points_to_the_63_division_and_its_merge() {
-        let e = resolve_unit(&unit(Level::Province, "02", "Hà Giang", None, None)).unwrap_err();
-        assert_eq!(e.reason, "UnknownUnit");
-        let hint = &e.hint.unwrap().en;
+    fn an_earlier_official_name_is_accepted_with_the_current_one() {
+        let r = resolve_unit(&unit(Level::Province, "22", "Tỉnh Quảng Ninh", None, None)).unwrap();
+        assert_eq!(r.name, "Thành phố Quảng Ninh");
+        assert_eq!(r.division_type, "thành phố trung ương");
+        assert_eq!(r.slug, "quang-ninh");
+        assert_eq!(r.warnings.len(), 1);
+        let w = &r.warnings[0];
+        assert_eq!(w.reason, "UnitRenamed");
+        assert_eq!(w.pointer, "/spec/unit/name");
         assert!(
-            hint.contains("Tỉnh Hà Giang") && hint.contains("08 Tỉnh Tuyên Quang"),
+            w.message.en.starts_with(
+                "unit 22 has been Thành phố Quảng Ninh since 2026-09-20 (formerly Tỉnh Quảng Ninh)"
+            ),
+            "{}",
+            w.message.en
+        );
+        assert!(
+            w.message
+                .vi
+                .contains("đổi tên thành Thành phố Quảng Ninh từ ngày 2026-09-20")
+        );
+        assert_eq!(
+            w.hint.as_ref().unwrap().en,
+            "set name: \"Thành phố Quảng Ninh\""
+        );
+        // The current name and the unchanged short name need no warning.
+        for name in ["Thành phố Đồng Nai", "Đồng Nai"] {
+            let r = resolve_unit(&unit(Level::Province, "75", name, None, None)).unwrap();
+            assert!(r.warnings.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_name_of_the_unit_that_had_the_code_before_the_reform_is_refused() {
+        // 52 was Bình Định until 2025-07-01; the 34-division 52 is Gia Lai, another unit.
+        let e =
+            resolve_unit(&unit(Level::Province, "52", "Tỉnh Bình Định", None, None)).unwrap_err();
+        assert_eq!(e.reason, "UnitNameMismatch");
+        let hint = e.hint.unwrap().en;
+        assert!(
+            hint.contains("Tỉnh Bình Định was 52 in the 63-province division")
+                && hint.contains("merged into 52 Tỉnh Gia Lai on 2025-07-01"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn an_nfd_name_is_the_same_name() {
+        let nfd: String = "Thành phố Hà Nội".nfd().collect();
+        assert_ne!(nfd, "Thành phố Hà Nội");
+        let r = resolve_unit(&unit(Level::Province, "01", &nfd, None, None)).unwrap();
+        assert!(r.warnings.is_empty());
+        let commune: String = "Phường Ba Đình".nfd().collect();
+        let r = resolve_unit(&unit(Level::Commune, "00004", &commune, Some("01"), None)).unwrap();
+        assert_eq!(r.name, "Phường Ba Đình");
+        let renamed: String = "Tỉnh Bắc Ninh".nfd().collect();
+        let r = resolve_unit(&unit(Level::Province, "24", &renamed, None, None)).unwrap();
+        assert_eq!(r.warnings[0].reason, "UnitRenamed");
+        assert!(same_name("Ha Noi", "Ha Noi") && !same_name("Ha Noi", "Hà Nội"));
+    }
+
+    #[test]
+    fn an_old_province_code_names_its_successor() {
+        let e = resolve_unit(&unit(Level::Province, "02", "Hà Giang", None, None)).unwrap_err();
+        assert_eq!(e.reason, "UnknownUnit");
+        let hint = &e.hint.unwrap();
+        assert!(
+            hint.en.starts_with(
+                "02 Tỉnh Hà Giang of the 63-province division merged into 08 Tỉnh Tuyên Quang on 2025-07-01; use code: \"08\""
+            ),
+            "{}",
+            hint.en
+        );
+        assert!(
+            hint.vi
+                .contains("được sáp nhập vào 08 Tỉnh Tuyên Quang từ ngày 2025-07-01"),
+            "{}",
+            hint.vi
+        );
         assert!(resolve_unit(&unit(Level::Province, "02", "Hà Giang", None, Some("63"))).is_ok());
+    }
+
+    #[test]
+    fn an_old_commune_code_names_every_successor() {
+        // 00001 Phường Phúc Xá merged into 00097 Phường Hồng Hà.
+        let e = resolve_unit(&unit(
+            Level::Commune,
+            "00001",
+            "Phường Phúc Xá",
+            Some("01"),
+            None,
+        ))
+        .unwrap_err();
+        assert_eq!(e.reason, "UnknownUnit");
+        let hint = e.hint.unwrap().en;
+        let d34 = units(Division::D34);
+        let successor = d34.commune("00097").unwrap();
+        assert!(
+            hint.contains(&format!(
+                "00001 Phường Phúc Xá of the 63-province division merged into 00097 {} on 2025-07-01",
+                successor.name
+            )),
+            "{hint}"
+        );
+        // A split commune: every successor, partial ones marked.
+        let split = units(Division::D63)
+            .communes
+            .iter()
+            .find(|c| {
+                successors_of(Level::Commune, &c.code).len() == 3 && d34.commune(&c.code).is_none()
+            })
+            .map(|c| c.code.as_str())
+            .unwrap();
+        let links = successors_of(Level::Commune, split);
+        let e = resolve_unit(&unit(Level::Commune, split, "x", None, None)).unwrap_err();
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.en.contains("was split on 2025-07-01 among "),
+            "{}",
+            hint.en
+        );
+        for l in links {
+            let name = &d34.commune(&l.code).unwrap().name;
+            assert!(
+                hint.en.contains(&format!("{} {name}", l.code)),
+                "{}",
+                hint.en
+            );
+        }
+        assert!(
+            hint.vi.contains("được chia ngày 2025-07-01 vào"),
+            "{}",
+            hint.vi
+        );
+        // An old commune the mapping does not carry.
+        let e =
+            resolve_unit(&unit(Level::Commune, "16387", "Xã Đông Khê", None, None)).unwrap_err();
+        assert!(
+            e.hint
+                .unwrap()
+                .en
+                .contains("has no successor in the official mapping"),
+        );
+    }
+
+    #[test]
+    fn a_63_division_tenant_is_valid_with_a_warning_to_move() {
+        let r = resolve_unit(&unit(
+            Level::Province,
+            "02",
+            "Tỉnh Hà Giang",
+            None,
+            Some("63"),
+        ))
+        .unwrap();
+        assert_eq!(r.division, Division::D63);
+        assert_eq!(r.warnings.len(), 1);
+        let w = &r.warnings[0];
+        assert_eq!(w.reason, "DivisionSuperseded");
+        assert_eq!(w.pointer, "/spec/unit/division");
+        assert_eq!(
+            w.message.en,
+            "the 63-province division ended on 2025-07-01; plan the move with `khaibao reform plan --from 63 --to 34`"
+        );
+        assert!(
+            w.message
+                .vi
+                .starts_with("danh mục 63 tỉnh đã hết hiệu lực từ ngày 2025-07-01")
+        );
+        assert_eq!(
+            w.hint.as_ref().unwrap().en,
+            "02 Tỉnh Hà Giang merged into 08 Tỉnh Tuyên Quang on 2025-07-01"
+        );
+        let c = resolve_unit(&unit(
+            Level::Commune,
+            "00001",
+            "Phường Phúc Xá",
+            Some("01"),
+            Some("63"),
+        ))
+        .unwrap();
+        assert_eq!(c.warnings[0].reason, "DivisionSuperseded");
     }
 
     #[test]
