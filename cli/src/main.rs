@@ -184,6 +184,11 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = UnitsFormat::Table)]
         output: UnitsFormat,
     },
+    /// Plan a change of administrative units (the 2025 reform) as a migration of tenants
+    Reform {
+        #[command(subcommand)]
+        action: ReformAction,
+    },
     /// Generate declarations
     Generate {
         #[command(subcommand)]
@@ -191,6 +196,14 @@ enum Command {
     },
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum ReformAction {
+    /// Successor Tenants and TenantSets for the new division, each carrying spec.predecessors,
+    /// values merged (the predecessor whose code the new unit reuses wins), every difference
+    /// listed as a conflict. Exit 0 complete, 1 conflicts or unmapped units open, 2 usage
+    Plan(Box<commands::reform::PlanArgs>),
 }
 
 #[derive(Subcommand)]
@@ -416,6 +429,9 @@ fn main() -> ExitCode {
         Command::Platform {
             action: PlatformAction::Admission { dir },
         } => commands::platform::admission(g, &dir),
+        Command::Reform {
+            action: ReformAction::Plan(args),
+        } => commands::reform::plan_command(g, &args),
         Command::Units {
             division,
             province,

@@ -12,6 +12,7 @@ pub mod admission;
 pub mod api;
 pub mod diagnostics;
 pub mod pipeline;
+pub mod reform;
 pub mod registry;
 pub mod rollout;
 pub mod status;

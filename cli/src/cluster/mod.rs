@@ -6,6 +6,7 @@ pub mod apply;
 pub mod approve;
 pub mod diff;
 pub mod province;
+pub mod reform;
 pub mod report;
 pub mod rollout;
 pub mod status;

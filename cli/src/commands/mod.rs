@@ -5,6 +5,7 @@ pub mod explain;
 pub mod fleet_diff;
 pub mod generate;
 pub mod platform;
+pub mod reform;
 pub mod render;
 pub mod test;
 pub mod units;

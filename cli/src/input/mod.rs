@@ -78,6 +78,8 @@ pub struct Inputs {
     pub namespaces: Vec<Value>,
     /// TenantSet documents as written (their Tenants are in `tenants` too, expanded).
     pub tenant_sets: Vec<Value>,
+    /// Where each of `tenant_sets` was read.
+    pub tenant_set_docs: Vec<DocRef>,
 }
 
 enum ReadFailure {
@@ -313,6 +315,7 @@ impl Inputs {
                 if let Some(set) = self.deserialize::<khaibao::api::TenantSet>(at, value.clone()) {
                     self.expand_set(at, &set);
                     self.tenant_sets.push(value);
+                    self.tenant_set_docs.push(at);
                 }
             }
             (API_VERSION, "Platform") => {
