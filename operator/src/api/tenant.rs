@@ -67,6 +67,10 @@ pub struct Predecessor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(34|63)$"))]
     pub division: Option<String>,
+    /// This successor took only part of a divided predecessor: the predecessor's host name and
+    /// generated secrets go to the successor where `partial` is false (exactly one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// The transition period of a reform.
