@@ -2,6 +2,7 @@
 //! election, metrics and health. Everything a tenant becomes is still decided by the pure
 //! pipeline; this module only reads the cluster, calls it, and writes the result.
 
+mod adoption;
 mod echoes;
 mod error;
 mod finalizers;
@@ -10,6 +11,8 @@ mod leader;
 mod metrics;
 mod owned_index;
 mod platform;
+mod predecessor_index;
+mod reforms;
 mod revisions;
 mod rollouts;
 mod secrets;
@@ -92,6 +95,10 @@ pub struct Context {
     pub echoes: Arc<echoes::Echoes>,
     /// Which tenant declares which unit, for refusing duplicates.
     pub units: Arc<unit_index::UnitIndex>,
+    /// Which successors list which predecessors (adoption and TenantSets read it).
+    pub predecessors: Arc<predecessor_index::PredecessorIndex>,
+    /// Predecessor values known to be in each successor's `-adopted` Secrets.
+    pub adopted: adoption::AdoptedSecrets,
     pub tenants: Store<Tenant>,
     pub platforms: Store<Platform>,
     pub resync: Duration,
@@ -409,6 +416,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (tenants, tenant_writer) = reflector::store::<Tenant>();
     let units = Arc::new(unit_index::UnitIndex::default());
     let units_feed = units.clone();
+    let predecessors = Arc::new(predecessor_index::PredecessorIndex::default());
+    let predecessors_feed = predecessors.clone();
     let mut tenant_events = fan_out(
         "Tenant",
         reflector(
@@ -421,11 +430,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .map_ok(move |event| {
             units_feed.apply(&event);
+            predecessors_feed.apply(&event);
             event
         })
         .backoff(RetryBackoff::new())
         .touched_objects(),
-        vec![for_trigger; 5],
+        vec![for_trigger; 6],
     );
     let (platforms, platform_writer) = reflector::store::<Platform>();
     let mut platform_events = fan_out(
@@ -440,7 +450,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .backoff(RetryBackoff::new())
         .touched_objects(),
-        vec![Platform::clone, Platform::clone],
+        vec![Platform::clone, Platform::clone, Platform::clone],
     );
     // The echo of our own status write wakes nobody: the tenant was just reconciled.
     let status_echoes = echoes.clone();
@@ -466,6 +476,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         index: metrics_ctx_index,
         echoes: echoes.clone(),
         units,
+        predecessors: predecessors.clone(),
+        adopted: adoption::AdoptedSecrets::default(),
         tenants: tenants.clone(),
         platforms: platforms.clone(),
         resync: settings.resync,
@@ -588,6 +600,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 })
                 .collect::<Vec<_>>()
         });
+    // A predecessor's change or deletion wakes the successors waiting for it.
+    let waiting = predecessors.clone();
+    tenant_controller =
+        tenant_controller.watches_stream(next(&mut tenant_events), move |t: Tenant| {
+            waiting
+                .successors_of(&object_key(&t))
+                .into_iter()
+                .filter_map(|k| {
+                    let (ns, name) = k.split_once('/')?;
+                    Some(ObjectRef::new(name).within(ns))
+                })
+                .collect::<Vec<_>>()
+        });
+    // A reform plan's phase moving on (approved, or every successor Ready) wakes its
+    // successors: their retirements may proceed.
+    let t_store = tenants.clone();
+    tenant_controller = tenant_controller.watches_stream(
+        next(&mut platform_events).predicate_filter(reforms::phases, Default::default()),
+        move |p: Platform| reforms::successors_to_wake(&p, &t_store),
+    );
     // Tenant changes update their platform's counts and rollout (debounced below).
     platform_controller = platform_controller
         .watches_stream(next(&mut tenant_events), |t: Tenant| {

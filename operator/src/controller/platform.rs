@@ -42,6 +42,7 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
     let mut new = old.clone();
     new.observed_generation = platform.meta().generation;
     count_tenants(&ctx, &name, &mut new);
+    super::reforms::update(&platform, &ctx, &old, &mut new).await;
 
     if platform.meta().deletion_timestamp.is_some() {
         return refuse_or_finish_deletion(&platform, &ctx, &api, old, new, &now).await;

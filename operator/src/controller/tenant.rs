@@ -93,6 +93,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         s.target_revision = Some(target.clone());
         s
     };
+    let held = super::adoption::plan_held(&platform, &tenant);
     let platform = match super::revisions::compiled_at(&ctx, &platform, &target).await? {
         Ok(p) => p,
         Err(msg) => {
@@ -102,7 +103,11 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         }
     };
     let parent = load_parent(&tenant, &ctx);
-    if let Some(holder) = ctx.units.declared_before(&tenant) {
+    if let Some(holder) = ctx
+        .units
+        .declared_before(&tenant)
+        .filter(|h| !tenant.spec.predecessors.iter().any(|p| p.tenant == *h))
+    {
         let msg = format!(
             "unit {} ({}) is already declared on platform {} by tenant {holder}; nothing was applied",
             tenant.spec.unit.code, tenant.spec.unit.name, tenant.spec.platform
@@ -141,9 +146,19 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if let Some(recorded) = &recorded
         && up_to_date(recorded, &rendered, &owned)
     {
-        let status = finish(Outcome::applied(&rendered, recorded.objects.clone()));
+        let mut status = finish(Outcome::applied(&rendered, recorded.objects.clone()));
+        let again = super::adoption::retire_predecessors(
+            &ctx,
+            &tenant,
+            held,
+            &platform,
+            &rendered,
+            &mut status,
+            &now,
+        )
+        .await?;
         patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
-        return Ok(Action::requeue(ctx.resync));
+        return Ok(Action::requeue(again.unwrap_or(ctx.resync)));
     }
     // Noted before writing: whatever the index takes in after this is newer than our writes.
     let seq = ctx.index.seq();
@@ -219,9 +234,19 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         .await;
     }
     info!(tenant = %owner, revision = %rendered.revision, objects = objects.len(), pruned, "applied");
-    let status = finish(Outcome::applied(&rendered, objects));
+    let mut status = finish(Outcome::applied(&rendered, objects));
+    let again = super::adoption::retire_predecessors(
+        &ctx,
+        &tenant,
+        held,
+        &platform,
+        &rendered,
+        &mut status,
+        &now,
+    )
+    .await?;
     patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
-    Ok(Action::requeue(ctx.resync))
+    Ok(Action::requeue(again.unwrap_or(ctx.resync)))
 }
 
 /// The tenant's platform, from the cache.
@@ -442,14 +467,35 @@ async fn create_generated_secrets(
         else {
             continue;
         };
-        if super::secrets::create_once(
-            &ctx.client,
-            &platform.platform.spec.namespace,
-            placeholder,
-            spec,
-        )
-        .await?
+        let namespace = &platform.platform.spec.namespace;
+        // A successor adopts its predecessor's values instead of generating new ones.
+        let wrote = match super::adoption::own_secret_source(ctx, rendered, placeholder, &spec.name)
         {
+            super::adoption::SecretSource::Adoption => continue,
+            super::adoption::SecretSource::Generate => {
+                super::secrets::create_once(&ctx.client, namespace, placeholder, spec).await?
+            }
+            super::adoption::SecretSource::Predecessor { secret, live } => {
+                match super::secrets::create_from_predecessor(
+                    &ctx.client,
+                    namespace,
+                    placeholder,
+                    &secret,
+                )
+                .await?
+                {
+                    Some(wrote) => wrote,
+                    // Not there yet: the predecessor's reconcile creates it; adopted later.
+                    None if live => continue,
+                    // The predecessor and its Secret are gone: nothing left to adopt.
+                    None => {
+                        super::secrets::create_once(&ctx.client, namespace, placeholder, spec)
+                            .await?
+                    }
+                }
+            }
+        };
+        if wrote {
             ctx.metrics.write("create");
             created += 1;
         }

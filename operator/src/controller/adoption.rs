@@ -1,0 +1,696 @@
+//! Adoption, the operator's half of a reform: a successor Tenant (`spec.predecessors`) becomes
+//! Ready first — its Ingress already answering the predecessors' host names — and adopts their
+//! generated secrets; only then is each predecessor retired (its Tenant deleted, its finalizer
+//! deleting its objects). Everything is recomputed from the caches on every pass, so re-applying
+//! the same successors changes nothing and a killed operator resumes where it was. It must never
+//! delete a predecessor before the successor serves its host names and holds its secrets, nor
+//! one on another platform or in a cycle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use tracing::info;
+
+use super::writes::publish;
+use super::{Context, Error};
+use crate::api::{ANNOTATION_REFORM_PLAN, Platform, Predecessor, Tenant, TenantStatus};
+use crate::pipeline::{
+    ANNOTATION_ADOPTED_SECRET, CompiledPlatform, DesiredObject, RenderedTenant, is_in_place,
+    object_name, resolve_predecessor,
+};
+use crate::status::{self, READY};
+
+/// Condition on a successor: True once every predecessor is retired.
+pub const PREDECESSORS_RETIRED: &str = "PredecessorsRetired";
+/// Phases of a plan in `Platform.status.reforms[]`.
+pub const ADOPTING: &str = "Adopting";
+pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+pub const RETIRING: &str = "Retiring";
+pub const COMPLETE: &str = "Complete";
+
+/// How soon a successor looks again while a predecessor is on its way out or its secrets are
+/// not there yet (neither wakes the successor by itself).
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Per successor, the predecessor codes whose values its `-adopted` Secrets are known to hold:
+/// spares reading Secrets on every pass. Lost on restart, when one read finds the same.
+#[derive(Default)]
+pub struct AdoptedSecrets {
+    complete: Mutex<HashMap<String, BTreeSet<String>>>,
+}
+
+impl AdoptedSecrets {
+    fn has(&self, successor: &str, code: &str) -> bool {
+        self.complete
+            .lock()
+            .is_ok_and(|m| m.get(successor).is_some_and(|s| s.contains(code)))
+    }
+
+    fn record(&self, successor: &str, codes: &[String]) {
+        if let Ok(mut m) = self.complete.lock() {
+            m.entry(successor.to_string())
+                .or_default()
+                .extend(codes.iter().cloned());
+        }
+    }
+}
+
+/// Where a predecessor stands, seen from its successor.
+#[derive(Clone, Debug)]
+pub enum Standing {
+    /// The successor itself, updated in place: listed, never retired.
+    InPlace,
+    /// No such Tenant (retired, or never there): counts as retired.
+    Gone,
+    /// Being deleted: its objects are going.
+    Deleting,
+    /// On another platform: never retired by this successor.
+    OtherPlatform(String),
+    /// Lists the successor as its own predecessor: retiring either would be a guess.
+    Cycle,
+    Live(Arc<Tenant>),
+}
+
+/// Where `p` stands for `successor`, from `lookup` (namespace, name → cached Tenant).
+pub fn standing(
+    successor: &Tenant,
+    p: &Predecessor,
+    lookup: &dyn Fn(&str, &str) -> Option<Arc<Tenant>>,
+) -> Standing {
+    let ns = successor.namespace().unwrap_or_default();
+    let name = successor.name_any();
+    if is_in_place(p, &ns, &name) {
+        return Standing::InPlace;
+    }
+    let Some((pns, pname)) = p.tenant.split_once('/') else {
+        return Standing::Gone;
+    };
+    let Some(t) = lookup(pns, pname) else {
+        return Standing::Gone;
+    };
+    if t.metadata.deletion_timestamp.is_some() {
+        return Standing::Deleting;
+    }
+    if t.spec.platform != successor.spec.platform {
+        return Standing::OtherPlatform(t.spec.platform.clone());
+    }
+    let me = format!("{ns}/{name}");
+    if t.spec.predecessors.iter().any(|q| q.tenant == me) {
+        return Standing::Cycle;
+    }
+    Standing::Live(t)
+}
+
+/// What to do with one live predecessor, or why not yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Retire,
+    Wait {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// What the successor knows when deciding about one live predecessor.
+pub struct Facts {
+    /// The successor is Ready at its target revision: its objects (the Ingress with the
+    /// predecessor's host names) are applied.
+    pub ready: bool,
+    /// The plan's retirements are held by the blast-radius guard.
+    pub held: bool,
+    /// The predecessor's generated secrets are in the successor's Secrets.
+    pub secrets_adopted: bool,
+    /// The successor takes only part of the predecessor: the successor listing it whole
+    /// retires it.
+    pub partial: bool,
+    /// Every other successor listing the predecessor (the parts of a divided unit) is Ready.
+    pub others_ready: bool,
+}
+
+/// The rule, in order: Ready first, then the plan's approval, the secrets, the other parts.
+pub fn decide(predecessor: &str, f: &Facts) -> Decision {
+    let wait = |reason, message: String| Decision::Wait { reason, message };
+    if !f.ready {
+        wait(
+            "AwaitingReady",
+            format!("{predecessor} is retired once this tenant is Ready"),
+        )
+    } else if f.held {
+        wait(
+            AWAITING_APPROVAL,
+            format!(
+                "retiring {predecessor} waits for the reform plan's approval (khaibao approve reform)"
+            ),
+        )
+    } else if f.partial {
+        wait(
+            "RetiredByOtherSuccessor",
+            format!("{predecessor} is retired by the successor that takes it whole"),
+        )
+    } else if !f.secrets_adopted {
+        wait(
+            "AdoptingSecrets",
+            format!(
+                "waiting for {predecessor}'s generated secrets, to adopt them before it is retired"
+            ),
+        )
+    } else if !f.others_ready {
+        wait(
+            "AwaitingOtherSuccessors",
+            format!("{predecessor} is retired once every successor of its parts is Ready"),
+        )
+    } else {
+        Decision::Retire
+    }
+}
+
+/// The plan of `tenant` is held by the blast-radius guard, as the Platform controller last
+/// decided it (`status.reforms[]`, recomputed on each of its passes). A plan it has not
+/// counted yet is held too: nothing is retired on a guess. A successor without a plan (written
+/// by hand) answers for itself only and is not held.
+pub fn plan_held(platform: &Platform, tenant: &Tenant) -> bool {
+    let Some(plan) = tenant.annotations().get(ANNOTATION_REFORM_PLAN) else {
+        return false;
+    };
+    platform
+        .status
+        .as_ref()
+        .and_then(|s| s.reforms.iter().find(|r| &r.plan == plan))
+        .is_none_or(|r| r.phase == AWAITING_APPROVAL)
+}
+
+/// How a successor's predecessors stand after one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub retired: i64,
+    pub pending: i64,
+    /// Why predecessors are still there, the most pressing first.
+    pub waiting: Vec<(&'static str, String)>,
+    /// Only approval or a user's fix can move them (no need to look again soon).
+    pub blocked_only: bool,
+}
+
+/// Records `progress` in the successor's status: counts and the `PredecessorsRetired`
+/// condition. A tenant without predecessors carries none of it.
+pub fn record_progress(
+    s: &mut TenantStatus,
+    progress: Option<&Progress>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let Some(p) = progress else {
+        s.predecessors_retired = None;
+        s.predecessors_pending = None;
+        status::clear_condition(&mut s.conditions, PREDECESSORS_RETIRED);
+        return;
+    };
+    s.predecessors_retired = Some(p.retired);
+    s.predecessors_pending = Some(p.pending);
+    let c = &mut s.conditions;
+    match p.waiting.first() {
+        None => status::set_condition(
+            c,
+            PREDECESSORS_RETIRED,
+            true,
+            "Retired",
+            &format!("{} predecessor(s) retired", p.retired),
+            generation,
+            now,
+        ),
+        Some((reason, message)) => {
+            let more = if p.waiting.len() > 1 {
+                format!(" (and {} more waiting)", p.waiting.len() - 1)
+            } else {
+                String::new()
+            };
+            status::set_condition(
+                c,
+                PREDECESSORS_RETIRED,
+                false,
+                reason,
+                &format!("{message}{more}"),
+                generation,
+                now,
+            )
+        }
+    }
+}
+
+/// The tenant key (`namespace/name`) of a cached Tenant.
+fn key(t: &Tenant) -> String {
+    super::object_key(t)
+}
+
+/// The reconcile step: adopt the live predecessors' secrets, retire those the rule allows,
+/// and record the progress in `status`. Returns when to look again.
+pub async fn retire_predecessors(
+    ctx: &Context,
+    tenant: &Tenant,
+    held: bool,
+    platform: &CompiledPlatform,
+    rendered: &RenderedTenant,
+    status: &mut TenantStatus,
+    now: &Time,
+) -> Result<Option<Duration>, Error> {
+    let generation = tenant.meta().generation;
+    if tenant.spec.predecessors.is_empty() {
+        record_progress(status, None, generation, now);
+        return Ok(None);
+    }
+    let lookup = |ns: &str, name: &str| ctx.tenants.get(&ObjectRef::new(name).within(ns));
+    let standings: Vec<(&Predecessor, Standing)> = tenant
+        .spec
+        .predecessors
+        .iter()
+        .map(|p| (p, standing(tenant, p, &lookup)))
+        .collect();
+    let ready = status::is_true(&status.conditions, READY);
+    let adopted = adopt_secrets(ctx, tenant, platform, rendered, &standings).await?;
+    let me = key(tenant);
+    let mut progress = Progress::default();
+    let mut blocked = Vec::new();
+    let mut waiting = Vec::new();
+    for (p, standing) in &standings {
+        match standing {
+            Standing::InPlace => {}
+            Standing::Gone => progress.retired += 1,
+            Standing::Deleting => {
+                progress.pending += 1;
+                waiting.push(("Retiring", format!("{} is being retired", p.tenant)));
+            }
+            Standing::OtherPlatform(other) => {
+                progress.pending += 1;
+                blocked.push((
+                    "PredecessorOnOtherPlatform",
+                    format!(
+                        "predecessor {} is on platform {other:?}, not {:?}: it is not retired; move it or drop it from spec.predecessors",
+                        p.tenant, tenant.spec.platform
+                    ),
+                ));
+            }
+            Standing::Cycle => {
+                progress.pending += 1;
+                blocked.push((
+                    "PredecessorCycle",
+                    format!(
+                        "predecessor {} lists this tenant as its own predecessor: neither is retired; drop one of the two entries",
+                        p.tenant
+                    ),
+                ));
+            }
+            Standing::Live(t) => {
+                progress.pending += 1;
+                let others_ready = ctx
+                    .predecessors
+                    .successors_of(&p.tenant)
+                    .iter()
+                    .filter(|s| **s != me && **s != p.tenant)
+                    .all(|s| {
+                        s.split_once('/')
+                            .and_then(|(ns, n)| lookup(ns, n))
+                            .and_then(|t| t.status.clone())
+                            .is_some_and(|st| status::is_true(&st.conditions, READY))
+                    });
+                let facts = Facts {
+                    ready,
+                    held,
+                    secrets_adopted: adopted.contains(&p.tenant),
+                    partial: p.partial,
+                    others_ready,
+                };
+                match decide(&p.tenant, &facts) {
+                    Decision::Retire => retire(ctx, tenant, t).await?,
+                    Decision::Wait { reason, message } => waiting.push((reason, message)),
+                }
+            }
+        }
+    }
+    progress.blocked_only = waiting.iter().all(|(r, _)| *r == AWAITING_APPROVAL);
+    // Problems only the user can fix come first: they are what the condition must say.
+    for (reason, msg) in &blocked {
+        if status::condition(&status.conditions, PREDECESSORS_RETIRED)
+            .is_none_or(|c| c.reason != *reason)
+        {
+            publish(ctx, tenant, EventType::Warning, reason, msg).await;
+        }
+    }
+    progress.waiting = blocked.into_iter().chain(waiting).collect();
+    record_progress(status, Some(&progress), generation, now);
+    Ok((progress.pending > 0 && !progress.blocked_only && ready && !held).then_some(RECHECK))
+}
+
+/// Deletes the predecessor Tenant: its finalizer deletes its objects. The successor's Ingress
+/// already answers its host names.
+async fn retire(ctx: &Context, successor: &Tenant, predecessor: &Tenant) -> Result<(), Error> {
+    let (ns, name) = (
+        predecessor.namespace().unwrap_or_default(),
+        predecessor.name_any(),
+    );
+    let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.delete(&name, &DeleteParams::background()).await {
+        Ok(_) => ctx.metrics.write("delete"),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let msg = format!(
+        "retired predecessor {ns}/{name}: this tenant serves its host names and holds its secrets; its objects are being deleted"
+    );
+    info!(successor = %key(successor), predecessor = %format!("{ns}/{name}"), "retired predecessor");
+    publish(
+        ctx,
+        successor,
+        EventType::Normal,
+        "PredecessorRetired",
+        &msg,
+    )
+    .await;
+    Ok(())
+}
+
+/// The live predecessors (`namespace/name`) whose generated secrets the successor holds: for
+/// the one of the same unit code, the successor's own Secrets exist (created from its values
+/// by [`own_secret_source`]); for the others, the `-adopted` Secrets hold all their values
+/// (copied here, missing keys only).
+async fn adopt_secrets(
+    ctx: &Context,
+    tenant: &Tenant,
+    platform: &CompiledPlatform,
+    rendered: &RenderedTenant,
+    standings: &[(&Predecessor, Standing)],
+) -> Result<BTreeSet<String>, Error> {
+    let me = key(tenant);
+    let specs = &platform.platform.spec.generated_secrets;
+    let mut adopted = BTreeSet::new();
+    let owned = ctx.index.objects_of(&super::tenant::owner_key(
+        &rendered.namespace,
+        &rendered.name,
+    ));
+    let own_exist = rendered
+        .generated_secrets
+        .iter()
+        .filter(|o| !is_adopted_placeholder(o))
+        .all(|o| {
+            owned
+                .iter()
+                .any(|m| &*m.kind == "Secret" && &*m.name == o.name())
+        });
+    // Codes to copy into the -adopted Secrets, with each predecessor's Secret stem.
+    let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (p, standing) in standings {
+        let Standing::Live(_) = standing else {
+            continue;
+        };
+        if p.partial || specs.is_empty() {
+            adopted.insert(p.tenant.clone());
+            continue;
+        }
+        let Some(resolved) = resolve_predecessor(p) else {
+            continue;
+        };
+        if resolved.code == rendered.unit.code {
+            if own_exist {
+                adopted.insert(p.tenant.clone());
+            }
+        } else if ctx.adopted.has(&me, &resolved.code) {
+            adopted.insert(p.tenant.clone());
+        } else {
+            sources.insert(resolved.code.clone(), (p.tenant.clone(), resolved.stem()));
+        }
+    }
+    if sources.is_empty() {
+        return Ok(adopted);
+    }
+    // Each -adopted Secret must hold every predecessor's values before that one is retired.
+    let mut complete: Option<BTreeSet<String>> = None;
+    for placeholder in rendered
+        .generated_secrets
+        .iter()
+        .filter(|o| is_adopted_placeholder(o))
+    {
+        let Some(spec) = placeholder
+            .object
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                ANNOTATION_ADOPTED_SECRET.replace('/', "~1")
+            ))
+            .and_then(|v| v.as_str())
+            .and_then(|n| specs.iter().find(|s| s.name == n))
+        else {
+            continue;
+        };
+        let from: Vec<(String, String)> = sources
+            .iter()
+            .filter_map(|(code, (_, stem))| {
+                Some((code.clone(), object_name(stem, &spec.name).ok()?))
+            })
+            .collect();
+        let fill = super::secrets::fill_adopted(
+            &ctx.client,
+            &platform.platform.spec.namespace,
+            placeholder,
+            &from,
+        )
+        .await?;
+        if fill.wrote {
+            ctx.metrics.write("create");
+        }
+        let codes: BTreeSet<String> = fill.complete.into_iter().collect();
+        complete = Some(match complete {
+            None => codes,
+            Some(c) => c.intersection(&codes).cloned().collect(),
+        });
+    }
+    let complete: Vec<String> = complete.unwrap_or_default().into_iter().collect();
+    ctx.adopted.record(&me, &complete);
+    for (code, (tenant_key, _)) in &sources {
+        if complete.contains(code) {
+            adopted.insert(tenant_key.clone());
+        }
+    }
+    Ok(adopted)
+}
+
+/// True for an `-adopted` placeholder: filled by adoption, never generated.
+pub fn is_adopted_placeholder(o: &DesiredObject) -> bool {
+    o.object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANNOTATION_ADOPTED_SECRET))
+        .is_some()
+}
+
+/// Where a successor's own generated Secret comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Fresh random values (no predecessor of the same code to adopt from).
+    Generate,
+    /// Byte for byte from this Secret of the predecessor of the same unit code.
+    Predecessor { secret: String, live: bool },
+    /// Not created by the generated-secret step (an `-adopted` Secret, filled by adoption).
+    Adoption,
+}
+
+/// Where the Secret of `placeholder` comes from for `rendered`'s tenant: a live (or just
+/// retired) predecessor of the same unit code, taken whole, gives its values.
+pub fn own_secret_source(
+    ctx: &Context,
+    rendered: &RenderedTenant,
+    placeholder: &DesiredObject,
+    secret_name: &str,
+) -> SecretSource {
+    if is_adopted_placeholder(placeholder) {
+        return SecretSource::Adoption;
+    }
+    let Some(p) = rendered
+        .predecessors
+        .iter()
+        .find(|p| p.code == rendered.unit.code && !p.partial)
+    else {
+        return SecretSource::Generate;
+    };
+    let Ok(secret) = object_name(&p.stem(), secret_name) else {
+        return SecretSource::Generate;
+    };
+    let live = p
+        .tenant
+        .split_once('/')
+        .and_then(|(ns, n)| ctx.tenants.get(&ObjectRef::new(n).within(ns)))
+        .is_some();
+    SecretSource::Predecessor { secret, live }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Level, ReformStatus, TenantSpec};
+
+    fn tenant(ns: &str, name: &str, platform: &str, predecessors: &[&str]) -> Arc<Tenant> {
+        let mut t = Tenant::new(
+            name,
+            TenantSpec {
+                platform: platform.into(),
+                predecessors: predecessors
+                    .iter()
+                    .map(|p| Predecessor {
+                        tenant: p.to_string(),
+                        level: Level::Province,
+                        code: "35".into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        );
+        t.metadata.namespace = Some(ns.into());
+        Arc::new(t)
+    }
+
+    #[test]
+    fn a_predecessor_stands_in_place_gone_elsewhere_in_a_cycle_or_live() {
+        let successor = tenant(
+            "tinh-37",
+            "ninh-binh",
+            "dvc",
+            &[
+                "tinh-37/ninh-binh",
+                "tinh-35/ha-nam",
+                "tinh-36/nam-dinh",
+                "tinh-99/gone",
+                "tinh-38/loop",
+            ],
+        );
+        let cache = [
+            tenant("tinh-35", "ha-nam", "dvc", &[]),
+            tenant("tinh-36", "nam-dinh", "vanban", &[]),
+            tenant("tinh-38", "loop", "dvc", &["tinh-37/ninh-binh"]),
+        ];
+        let lookup = |ns: &str, n: &str| {
+            cache
+                .iter()
+                .find(|t| t.namespace().as_deref() == Some(ns) && t.name_any() == n)
+                .cloned()
+        };
+        let s: Vec<Standing> = successor
+            .spec
+            .predecessors
+            .iter()
+            .map(|p| standing(&successor, p, &lookup))
+            .collect();
+        assert!(matches!(s[0], Standing::InPlace));
+        assert!(matches!(s[1], Standing::Live(_)));
+        assert!(matches!(&s[2], Standing::OtherPlatform(p) if p == "vanban"));
+        assert!(matches!(s[3], Standing::Gone));
+        assert!(matches!(s[4], Standing::Cycle));
+    }
+
+    #[test]
+    fn retirement_waits_for_ready_approval_secrets_and_the_other_parts() {
+        let all = Facts {
+            ready: true,
+            held: false,
+            secrets_adopted: true,
+            partial: false,
+            others_ready: true,
+        };
+        assert_eq!(decide("a/b", &all), Decision::Retire);
+        let reason = |f: Facts| match decide("a/b", &f) {
+            Decision::Wait { reason, .. } => reason,
+            Decision::Retire => "Retire",
+        };
+        assert_eq!(
+            reason(Facts {
+                ready: false,
+                ..all
+            }),
+            "AwaitingReady"
+        );
+        assert_eq!(reason(Facts { held: true, ..all }), AWAITING_APPROVAL);
+        assert_eq!(
+            reason(Facts {
+                secrets_adopted: false,
+                ..all
+            }),
+            "AdoptingSecrets"
+        );
+        assert_eq!(
+            reason(Facts {
+                partial: true,
+                ..all
+            }),
+            "RetiredByOtherSuccessor"
+        );
+        assert_eq!(
+            reason(Facts {
+                others_ready: false,
+                ..all
+            }),
+            "AwaitingOtherSuccessors"
+        );
+    }
+
+    #[test]
+    fn a_plan_not_counted_yet_or_awaiting_approval_is_held() {
+        let mut t = (*tenant("tinh-37", "ninh-binh", "dvc", &[])).clone();
+        let mut p = Platform::new("dvc", Default::default());
+        // No plan annotation: a hand-written successor answers for itself.
+        assert!(!plan_held(&p, &t));
+        t.metadata.annotations =
+            Some([(ANNOTATION_REFORM_PLAN.to_string(), "plan-1".to_string())].into());
+        assert!(plan_held(&p, &t));
+        let reform = |phase: &str| ReformStatus {
+            plan: "plan-1".into(),
+            phase: phase.into(),
+            ..Default::default()
+        };
+        p.status = Some(crate::api::PlatformStatus {
+            reforms: vec![reform(AWAITING_APPROVAL)],
+            ..Default::default()
+        });
+        assert!(plan_held(&p, &t));
+        p.status.as_mut().unwrap().reforms = vec![reform(RETIRING)];
+        assert!(!plan_held(&p, &t));
+    }
+
+    #[test]
+    fn progress_is_recorded_as_counts_and_one_condition() {
+        let now = Time(k8s_openapi::jiff::Timestamp::from_second(10).unwrap());
+        let mut s = TenantStatus::default();
+        let waiting = Progress {
+            retired: 1,
+            pending: 2,
+            waiting: vec![
+                ("PredecessorCycle", "x".into()),
+                ("AwaitingReady", "y".into()),
+            ],
+            blocked_only: false,
+        };
+        record_progress(&mut s, Some(&waiting), Some(1), &now);
+        assert_eq!(
+            (s.predecessors_retired, s.predecessors_pending),
+            (Some(1), Some(2))
+        );
+        let c = status::condition(&s.conditions, PREDECESSORS_RETIRED).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "PredecessorCycle")
+        );
+        assert!(c.message.contains("1 more"));
+        record_progress(
+            &mut s,
+            Some(&Progress {
+                retired: 3,
+                ..Default::default()
+            }),
+            Some(1),
+            &now,
+        );
+        assert!(status::is_true(&s.conditions, PREDECESSORS_RETIRED));
+        record_progress(&mut s, None, Some(1), &now);
+        assert!(s.conditions.is_empty() && s.predecessors_pending.is_none());
+    }
+}
