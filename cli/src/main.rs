@@ -181,6 +181,10 @@ enum Command {
         /// Only the communes of this province
         #[arg(long, value_name = "CODE")]
         province: Option<String>,
+        /// One unit's names in every edition, what it became and what it was made from
+        /// (2 digits: a province, 5 digits: a commune)
+        #[arg(long, value_name = "CODE", conflicts_with = "province")]
+        history: Option<String>,
         #[arg(short, long, value_enum, default_value_t = UnitsFormat::Table)]
         output: UnitsFormat,
     },
@@ -435,8 +439,14 @@ fn main() -> ExitCode {
         Command::Units {
             division,
             province,
+            history: None,
             output,
         } => commands::units::run(g, &division, province.as_deref(), output),
+        Command::Units {
+            history: Some(code),
+            output,
+            ..
+        } => commands::units::history(g, &code, output),
         Command::Generate {
             what:
                 GenerateWhat::Tenants {

@@ -73,7 +73,13 @@ impl Report {
     }
 
     pub fn write(&self, lang: Lang, out: &mut dyn Write) {
-        let _ = writeln!(out, "{}error: {}", self.place(), self.headline(lang));
+        self.write_as("error", lang, out);
+    }
+
+    /// Writes the report as `severity` (`error` or `warning`: the same word in both languages,
+    /// like the rest of the prefix that editors and CI parse).
+    pub fn write_as(&self, severity: &str, lang: Lang, out: &mut dyn Write) {
+        let _ = writeln!(out, "{}{severity}: {}", self.place(), self.headline(lang));
         if let Some(h) = &self.hint {
             let label = if lang == Lang::Vi { "gợi ý" } else { "hint" };
             let _ = writeln!(out, "  {label}: {}", h.get(lang));
@@ -104,6 +110,15 @@ pub fn sort_by_place(reports: &mut [Report]) {
     order.sort_by_key(|&i| keys[i]);
     let sorted: Vec<Report> = order.iter().map(|&i| reports[i].clone()).collect();
     reports.clone_from_slice(&sorted);
+}
+
+/// Prints warnings to stderr: `FILE:LINE:COL: warning: MESSAGE`, hint as for errors.
+pub fn print_warnings(reports: &[Report], lang: Lang) {
+    let stderr = std::io::stderr();
+    let mut lock = stderr.lock();
+    for r in reports {
+        r.write_as("warning", lang, &mut lock);
+    }
 }
 
 /// Prints reports to stderr.

@@ -280,6 +280,29 @@ fn unknown_unit_code() {
 }
 
 #[test]
+fn a_code_the_reform_retired_is_refused_naming_its_successor() {
+    let f = bad("retired-code.yaml");
+    let r = refused(
+        Catalogue::Repo,
+        &f,
+        &format!("{f}:11:11"),
+        "tenant tinh-02/ha-giang: no province has code \"02\" in the 34-province division",
+    );
+    r.assert_error(
+        &format!("{f}:23:11: error: "),
+        "no commune has code \"00001\" in the 34-province division",
+    );
+    assert!(
+        r.stderr.contains(
+            "  hint: 02 Tỉnh Hà Giang of the 63-province division merged into 08 Tỉnh Tuyên Quang on 2025-07-01; use code: \"08\""
+        ),
+        "{}",
+        r.stderr
+    );
+    insta::assert_snapshot!("retired_code", r.stderr);
+}
+
+#[test]
 fn unit_name_must_match_its_code() {
     let f = bad("name-mismatch.yaml");
     let r = refused(

@@ -111,16 +111,82 @@ fn a_closed_stdout_is_not_a_panic() {
 // ---------------------------------------------------------------- test
 
 #[test]
-fn test_the_63_provinces() {
+fn test_the_34_provinces() {
+    let r = run(&["test", "examples/provinces-34"]);
+    r.assert_code(0);
+    assert_eq!(r.stderr, "", "the current division's example is clean");
+    assert_eq!(r.stdout, "34 passed, 0 failed\n");
+}
+
+#[test]
+fn test_the_63_provinces_warns_that_their_division_ended() {
     let r = run(&["test", "examples/provinces-63"]);
     r.assert_code(0);
-    assert_eq!(r.stderr, "");
-    assert!(
-        r.stdout.ends_with("63 passed, 0 failed\n"),
-        "{:?}",
-        r.stdout
-    );
     assert_eq!(r.stdout.lines().last(), Some("63 passed, 0 failed"));
+    assert!(r.errors().is_empty(), "{}", r.stderr);
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 63, "{}", r.stderr);
+    assert_eq!(
+        warnings[1],
+        "examples/provinces-63/02-ha-giang.yaml:13:15: warning: tenant tinh-02/ha-giang: the 63-province division ended on 2025-07-01; plan the move with `khaibao reform plan --from 63 --to 34`"
+    );
+    assert!(
+        r.stderr
+            .contains("  hint: 02 Tỉnh Hà Giang merged into 08 Tỉnh Tuyên Quang on 2025-07-01\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+// ---------------------------------------------------------------- warnings
+
+const RENAMED: &str = "cli/tests/fixtures/warnings/renamed.yaml";
+
+#[test]
+fn an_earlier_official_name_is_a_warning_not_an_error() {
+    let warning = format!(
+        "{RENAMED}:12:11: warning: tenant tinh-22/quang-ninh: unit 22 has been Thành phố Quảng Ninh since 2026-09-20 (formerly Tỉnh Quảng Ninh)"
+    );
+    let validate = run(&["validate", RENAMED]);
+    validate.assert_code(0);
+    assert_eq!(validate.stdout, "1 tenant(s) valid\n");
+    assert!(validate.errors().is_empty(), "{}", validate.stderr);
+    assert!(validate.stderr.starts_with(&warning), "{}", validate.stderr);
+    insta::assert_snapshot!("warning_renamed_en", validate.stderr);
+
+    let test = run(&["test", RENAMED]);
+    test.assert_code(0);
+    assert_eq!(test.stdout, "1 passed, 0 failed\n");
+    assert!(test.stderr.starts_with(&warning), "{}", test.stderr);
+
+    let vi = run(&["--lang", "vi", "validate", RENAMED]);
+    vi.assert_code(0);
+    assert!(
+        vi.stderr.starts_with(&format!(
+            "{RENAMED}:12:11: warning: đơn vị tinh-22/quang-ninh: "
+        )),
+        "{}",
+        vi.stderr
+    );
+    insta::assert_snapshot!("warning_renamed_vi", vi.stderr);
+
+    // The templates get the current name.
+    let render = run(&["render", RENAMED]);
+    render.assert_code(0);
+    assert!(render.stdout.contains("unitName: Thành phố Quảng Ninh"));
+    assert!(!render.stdout.contains("Tỉnh Quảng Ninh"));
+}
+
+#[test]
+fn a_name_in_nfd_is_the_official_name() {
+    let r = run(&["validate", "cli/tests/fixtures/warnings/nfd-name.yaml"]);
+    r.assert_code(0);
+    assert_eq!(r.stderr, "");
+    assert_eq!(r.stdout, "1 tenant(s) valid\n");
 }
 
 /// `(name, failure message)` of every testcase of a JUnit report.
@@ -438,6 +504,110 @@ fn units_lists_the_communes_of_a_province() {
     let provinces = run(&["units", "--division", "63", "-o", "json"]);
     let list: Vec<Value> = serde_json::from_str(&provinces.stdout).unwrap();
     assert_eq!(list.len(), 63);
+}
+
+#[test]
+fn units_history_shows_editions_successors_and_predecessors() {
+    let r = run(&["units", "--history", "22"]);
+    r.assert_code(0);
+    insta::assert_snapshot!("units_history_22", r.stdout);
+    let r = run(&["units", "--history", "02"]);
+    r.assert_code(0);
+    insta::assert_snapshot!("units_history_02", r.stdout);
+    let vi = run(&["--lang", "vi", "units", "--history", "08"]);
+    vi.assert_code(0);
+    insta::assert_snapshot!("units_history_08_vi", vi.stdout);
+
+    // JSON: the old commune 00001 went into 00097, which was made from it and others.
+    let j = run(&["units", "--history", "00001", "-o", "json"]);
+    j.assert_code(0);
+    let h: Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(h["level"], "commune");
+    assert_eq!(h["name"], "Phường Phúc Xá");
+    assert_eq!(h["editions"].as_array().unwrap().len(), 1);
+    assert_eq!(h["successors"][0]["code"], "00097");
+    assert_eq!(h["reformDate"], "2025-07-01");
+    let j = run(&["units", "--history", "00097", "-o", "json"]);
+    let h: Value = serde_json::from_str(&j.stdout).unwrap();
+    let made_from: Vec<&str> = h["predecessors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert!(made_from.contains(&"00001"), "{made_from:?}");
+    // A renamed province: its former name with the dates it was official.
+    let j = run(&["units", "--history", "75", "-o", "json"]);
+    let h: Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(
+        h["formerNames"],
+        serde_json::json!([{"name": "Tỉnh Đồng Nai", "type": "tỉnh", "since": "2025-01-04", "until": "2026-09-20"}])
+    );
+    let csv = run(&["units", "--history", "02", "-o", "csv"]);
+    assert_eq!(
+        csv.stdout,
+        "relation,edition,division,code,name,type,partial\n\
+         name,2025-01-04,63,02,Tỉnh Hà Giang,tỉnh,\n\
+         successor,2025-07-01,34,08,Tỉnh Tuyên Quang,tỉnh,false\n"
+    );
+
+    for bad in ["2", "abc", "123456"] {
+        let r = run(&["units", "--history", bad]);
+        r.assert_code(2).assert_no_stdout();
+        assert!(r.stderr.contains("--history takes a 2-digit province code"));
+    }
+    let r = run(&["units", "--history", "99"]);
+    r.assert_code(2).assert_no_stdout();
+    assert!(
+        r.stderr
+            .contains("no province has code \"99\" in any edition")
+    );
+}
+
+#[test]
+fn units_and_generate_default_to_the_34_division_in_its_current_edition() {
+    let g = run(&[
+        "generate",
+        "tenants",
+        "--platform",
+        "dichvucong",
+        "--level",
+        "province",
+    ]);
+    g.assert_code(0);
+    let docs = parse_yaml(&g.stdout);
+    let tenants: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Tenant").collect();
+    assert_eq!(tenants.len(), 34);
+    assert!(
+        tenants
+            .iter()
+            .all(|t| t["spec"]["unit"]["division"] == "34")
+    );
+    let qn = tenants
+        .iter()
+        .find(|t| t["spec"]["unit"]["code"] == "22")
+        .unwrap();
+    assert_eq!(qn["spec"]["unit"]["name"], "Thành phố Quảng Ninh");
+    assert_eq!(qn["metadata"]["name"], "quang-ninh");
+    let old = run(&[
+        "generate",
+        "tenants",
+        "--platform",
+        "dichvucong",
+        "--level",
+        "province",
+        "--division",
+        "63",
+    ]);
+    old.assert_code(0);
+    let docs = parse_yaml(&old.stdout);
+    assert_eq!(docs.iter().filter(|d| d["kind"] == "Tenant").count(), 63);
+    // The committed example is what generate writes today.
+    let example = std::fs::read_to_string(
+        common::repo_root().join("examples/provinces-34/22-quang-ninh.yaml"),
+    )
+    .unwrap();
+    assert!(example.contains("name: Thành phố Quảng Ninh"), "{example}");
 }
 
 #[test]

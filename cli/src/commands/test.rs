@@ -1,7 +1,8 @@
 //! `khaibao test`: one case per tenant. A case passes when the tenant validates, renders, obeys
 //! policy, collides with no other tenant and — when `<tenant>.expected.yaml` sits next to its
 //! file — renders exactly the expected objects. Problems outside any tenant (unreadable YAML,
-//! broken platforms) are cases too, so nothing fails silently.
+//! broken platforms) are cases too, so nothing fails silently. Warnings (an earlier official
+//! name, the superseded 63-province division) are printed but fail no case.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,10 +13,11 @@ use khaibao::yaml::to_yaml_stream;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde_json::Value;
 
+use super::validate::warning_reports;
 use super::{INVALID, USAGE, load};
 use crate::Global;
 use crate::fleet::{render_fleet, skip_teardown, tenant_key};
-use crate::report::Report;
+use crate::report::{Report, print_warnings};
 
 struct Case {
     name: String,
@@ -83,6 +85,8 @@ pub fn run(g: &Global, paths: &[PathBuf], junit: Option<&Path>, update: bool) ->
     for e in &write_errors {
         eprintln!("error: {e}");
     }
+    // Warnings do not fail a case; they come first so the failures end the output.
+    print_warnings(&warning_reports(&inputs, &fleet), lang);
     let failed = cases.iter().filter(|c| !c.failures.is_empty()).count();
     let passed = cases.len() - failed;
     for c in cases.iter().filter(|c| !c.failures.is_empty()) {

@@ -261,12 +261,29 @@ fn fate(level: Level, old_code: &str) -> (String, String) {
             format!("không có đơn vị kế thừa trong bảng chuyển đổi chính thức ngày {REFORM_DATE}"),
         ),
         [only] if !only.partial && predecessors_of(level, &only.code).len() == 1 => (
-            format!("became {} on {REFORM_DATE}", named(&only.code, false, "")),
             format!(
-                "trở thành {} từ ngày {REFORM_DATE}",
+                "continues as {} in the 34-province division from {REFORM_DATE}",
+                named(&only.code, false, "")
+            ),
+            format!(
+                "tiếp tục là {} trong danh mục 34 tỉnh từ ngày {REFORM_DATE}",
                 named(&only.code, false, "")
             ),
         ),
+        // The unit kept its code and took others in: name them, "merged into itself" says nothing.
+        [only] if !only.partial && only.code == old_code => {
+            let others = other_predecessors(level, &only.code, old_code);
+            (
+                format!(
+                    "merged with {others} into {} on {REFORM_DATE}",
+                    named(&only.code, false, "")
+                ),
+                format!(
+                    "được hợp nhất với {others} thành {} từ ngày {REFORM_DATE}",
+                    named(&only.code, false, "")
+                ),
+            )
+        }
         [only] => (
             format!(
                 "{} into {} on {REFORM_DATE}",
@@ -305,6 +322,27 @@ fn fate(level: Level, old_code: &str) -> (String, String) {
                     .join(", ")
             ),
         ),
+    }
+}
+
+/// The predecessors of `new_code` other than `old_code`, with their old names: at most five,
+/// then how many more (a commune can be made from many).
+fn other_predecessors(level: Level, new_code: &str, old_code: &str) -> String {
+    let others: Vec<String> = predecessors_of(level, new_code)
+        .iter()
+        .filter(|l| l.code != old_code)
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.code,
+                old_name(level, &l.code).unwrap_or_default()
+            )
+        })
+        .map(|s| s.trim_end().to_string())
+        .collect();
+    match others.len() {
+        0..=5 => others.join(", "),
+        n => format!("{} (+{})", others[..5].join(", "), n - 5),
     }
 }
 
@@ -494,7 +532,7 @@ mod tests {
         let hint = e.hint.unwrap().en;
         assert!(
             hint.contains("Tỉnh Bình Định was 52 in the 63-province division")
-                && hint.contains("merged into 52 Tỉnh Gia Lai on 2025-07-01"),
+                && hint.contains("merged with 64 Tỉnh Gia Lai into 52 Tỉnh Gia Lai on 2025-07-01"),
             "{hint}"
         );
     }
