@@ -29,14 +29,14 @@ install: release
 	install -m 0755 $(KHAIBAO) $(HOME)/.cargo/bin/khaibao
 	ln -sf khaibao $(HOME)/.cargo/bin/kubectl-khaibao
 
-# No cluster: lint the platforms, test and render the 63 provinces.
+# No cluster: lint the platforms, test the 34 provinces, render the quickstart.
 demo-offline: release
 	$(KHAIBAO) platform lint platforms/dichvucong
 	$(KHAIBAO) platform lint platforms/vanban
 	$(KHAIBAO) test platforms/dichvucong platforms/vanban
-	$(KHAIBAO) test examples/provinces-63
+	$(KHAIBAO) test examples/provinces-34
 	$(KHAIBAO) render examples/quickstart | head -40
-	@echo "... (khaibao render examples/provinces-63 prints every object of the 63 provinces)"
+	@echo "... (khaibao render examples/provinces-34 prints every object of the 34 provinces)"
 
 test: tools
 	$(CARGO) fmt --all -- --check

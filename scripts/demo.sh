@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a local control plane, the operator, the dichvucong platform and the 63
-# provinces, then the status table. Stop everything with `make demo-stop`.
+# The main job: a local control plane, the operator, the dichvucong platform and the 34
+# provinces of the current division (since 1 July 2025), then the status table. Stop everything
+# with `make demo-stop`. (`examples/provinces-63` is the division before the reform.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${KHAIBAO_DEMO_STATE:-$PWD/e2e/.run/demo}"
@@ -30,13 +31,13 @@ else
   echo $! >"$STATE/operator.pid"
 fi
 
-echo "== declaring the platform and the 63 provinces"
-$KHAIBAO apply examples/provinces-63 | tail -n 2
+echo "== declaring the platform and the 34 provinces"
+$KHAIBAO apply examples/provinces-34 | tail -n 2
 
 echo "== waiting until every tenant is Ready"
 for _ in $(seq 1 120); do
   ready=$(kubectl get tenants.khaibao.dev -A -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
-  [ "$ready" -ge 63 ] && break
+  [ "$ready" -ge 34 ] && break
   sleep 1
 done
 $KHAIBAO status
