@@ -331,14 +331,18 @@ pub async fn retire_predecessors(
             }
         }
     }
-    progress.blocked_only = waiting.iter().all(|(r, _)| *r == AWAITING_APPROVAL);
-    // Problems only the user can fix come first: they are what the condition must say.
-    for (reason, msg) in &blocked {
-        if status::condition(&status.conditions, PREDECESSORS_RETIRED)
+    // Waiting for approval, or for the successor taking a divided predecessor whole, is ended
+    // by an event that wakes this tenant (the plan's phase, the predecessor's deletion).
+    progress.blocked_only = waiting
+        .iter()
+        .all(|(r, _)| *r == AWAITING_APPROVAL || *r == "RetiredByOtherSuccessor");
+    // Problems only the user can fix come first: they are what the condition must say, and
+    // they are told once, when the condition starts saying it.
+    if let Some((reason, msg)) = blocked.first()
+        && status::condition(&status.conditions, PREDECESSORS_RETIRED)
             .is_none_or(|c| c.reason != *reason)
-        {
-            publish(ctx, tenant, EventType::Warning, reason, msg).await;
-        }
+    {
+        publish(ctx, tenant, EventType::Warning, reason, msg).await;
     }
     progress.waiting = blocked.into_iter().chain(waiting).collect();
     record_progress(status, Some(&progress), generation, now);

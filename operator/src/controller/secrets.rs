@@ -75,6 +75,14 @@ pub async fn create_once(
     }
 }
 
+/// One Secret by name, with its data. Read with a list selecting that one name: the operator's
+/// ClusterRole grants `list` on Secrets already (its watches need it) and no `get`, which
+/// would be a second cluster-wide read grant for the same values.
+async fn read_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, kube::Error> {
+    let params = kube::api::ListParams::default().fields(&format!("metadata.name={name}"));
+    Ok(api.list(&params).await?.items.into_iter().next())
+}
+
 /// Creates the successor's generated Secret from its placeholder with the data of the
 /// predecessor's Secret `source`, byte for byte. `Ok(None)` when `source` does not exist (yet);
 /// otherwise whether a write was made (false: the successor's Secret already existed).
@@ -85,7 +93,7 @@ pub async fn create_from_predecessor(
     source: &str,
 ) -> Result<Option<bool>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let Some(from) = api.get_opt(source).await? else {
+    let Some(from) = read_secret(&api, source).await? else {
         return Ok(None);
     };
     let Some(meta) = placeholder
@@ -155,10 +163,12 @@ pub async fn fill_adopted(
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut found = BTreeMap::new();
     for (code, name) in sources {
-        let data = api.get_opt(name).await?.map(|s| s.data.unwrap_or_default());
+        let data = read_secret(&api, name)
+            .await?
+            .map(|s| s.data.unwrap_or_default());
         found.insert(code.clone(), data);
     }
-    let current = api.get_opt(placeholder.name()).await?;
+    let current = read_secret(&api, placeholder.name()).await?;
     let target = current
         .as_ref()
         .and_then(|s| s.data.clone())

@@ -113,19 +113,43 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     };
     let mut conflicts = Vec::new();
     let mut wanted = BTreeSet::new();
+    // Units whose Tenant a successor retires, or has adopted in place: no longer this set's.
+    let mut retired = BTreeSet::new();
     for manifest in &desired {
         let tname = manifest["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let key = format!("{ns}/{tname}");
+        let adopts_in_place = lists_itself(manifest, &key);
+        if !adopts_in_place && ctx.predecessors.retired_by_another(&key) {
+            // Re-created, it would fight the successor retiring it.
+            retired.insert(tname);
+            continue;
+        }
         wanted.insert(tname.clone());
+        let mut adopt = None;
         if let Some(existing) = ctx
             .tenants
             .get(&kube::runtime::reflector::ObjectRef::new(&tname).within(&ns))
             && existing.labels().get(LABEL_TENANT_SET) != Some(&name)
         {
-            conflicts.push(format!("{tname}: a Tenant of that name already exists and was not made by this set; it is left as it is"));
-            continue;
+            if adopts_in_place {
+                adopt = Some(existing);
+            } else if ctx.predecessors.is_listed(&key) {
+                // Adopted in place by a successor (another set): not a conflict.
+                wanted.remove(&tname);
+                retired.insert(tname);
+                continue;
+            } else {
+                conflicts.push(format!("{tname}: a Tenant of that name already exists and was not made by this set; it is left as it is"));
+                continue;
+            }
+        }
+        if let Some(existing) = adopt {
+            adopt_tenant(&tenants, &existing, &owner_ref).await?;
+            ctx.metrics.write("patch");
+            info!(tenantset = %format!("{ns}/{name}"), tenant = %tname, "adopted the tenant in place");
         }
         let current = owned.get(&tname);
         if current
@@ -167,9 +191,12 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
 
     // Tenants already being deleted (their objects are being removed) are on their way out:
     // counted again, the rest of a confirmed prune would be held as a new one.
+    // Nor are the ones a successor retires: their deletion is the successor's, once it serves
+    // their host names; pruned by the set they would go too early.
     let live: Vec<&String> = owned
         .iter()
         .filter(|(_, t)| t.meta().deletion_timestamp.is_none())
+        .filter(|(n, _)| !ctx.predecessors.is_listed(&format!("{ns}/{n}")))
         .map(|(n, _)| n)
         .collect();
     let stale: Vec<&String> = live
@@ -219,7 +246,8 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         }
     }
 
-    new.desired = desired.len() as i64;
+    delete_retired_sets(&ctx, &set).await?;
+    new.desired = (desired.len() - retired.len()) as i64;
     new.created = owned.keys().filter(|n| wanted.contains(*n)).count() as i64;
     new.ready = owned
         .values()
@@ -258,7 +286,13 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             &now,
         ),
         None => {
-            let msg = format!("{}/{} tenants ready", new.ready, new.desired);
+            let mut msg = format!("{}/{} tenants ready", new.ready, new.desired);
+            if !retired.is_empty() {
+                msg.push_str(&format!(
+                    "; {} retired into (or adopted by) successors",
+                    retired.len()
+                ));
+            }
             status::set_condition(
                 &mut new.conditions,
                 READY,
@@ -272,4 +306,95 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     }
     patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// True when the manifest's Tenant lists itself (`key`) as a predecessor: a successor that
+/// keeps the name of the tenant it replaces, which this set takes over.
+fn lists_itself(manifest: &serde_json::Value, key: &str) -> bool {
+    manifest["spec"]["predecessors"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["tenant"].as_str() == Some(key)))
+}
+
+/// Takes over a Tenant made by another set (or by hand) that this set's Tenant replaces in
+/// place: the ownerReference moves to this set (tested against the list read, so a concurrent
+/// change fails instead of being overwritten), so deleting the old set no longer deletes it.
+/// The apply that follows updates its spec and labels.
+async fn adopt_tenant(
+    api: &Api<Tenant>,
+    existing: &Tenant,
+    owner: &OwnerReference,
+) -> Result<(), Error> {
+    let current = existing.meta().owner_references.clone();
+    let patch = json!([
+        {"op": "test", "path": "/metadata/ownerReferences", "value": current},
+        {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]},
+    ]);
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(kube::Error::SerdeError)?;
+    api.patch(
+        &existing.name_any(),
+        &crate::cluster::patch_params(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes each TenantSet this one replaces (`spec.predecessors`) once it owns no Tenant any
+/// more — every one retired into a successor or adopted in place. Never earlier: deleting a
+/// set deletes the Tenants it still owns.
+async fn delete_retired_sets(ctx: &Context, set: &TenantSet) -> Result<(), Error> {
+    let me = (set.namespace().unwrap_or_default(), set.name_any());
+    for key in &set.spec.predecessors {
+        let Some((pns, pname)) = key.split_once('/') else {
+            continue;
+        };
+        if (pns, pname) == (me.0.as_str(), me.1.as_str()) {
+            continue;
+        }
+        let owns_some = ctx.tenants.state().iter().any(|t| {
+            t.namespace().as_deref() == Some(pns)
+                && (t.labels().get(LABEL_TENANT_SET).map(String::as_str) == Some(pname)
+                    || t.owner_references()
+                        .iter()
+                        .any(|o| o.kind == "TenantSet" && o.name == pname))
+        });
+        if owns_some {
+            continue;
+        }
+        let api: Api<TenantSet> = Api::namespaced(ctx.client.clone(), pns);
+        match api.delete(pname, &DeleteParams::background()).await {
+            Ok(_) => {
+                ctx.metrics.write("delete");
+                let msg = format!(
+                    "deleted the replaced TenantSet {key}: every tenant it made is retired or adopted"
+                );
+                info!(tenantset = %format!("{}/{}", me.0, me.1), replaced = %key, "deleted a replaced TenantSet");
+                publish(ctx, set, EventType::Normal, "PredecessorSetDeleted", &msg).await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_manifest_listing_its_own_tenant_adopts_it_in_place() {
+        let m = json!({"spec": {"predecessors": [
+            {"tenant": "tinh-01/phuong-a", "level": "commune", "code": "00001"},
+            {"tenant": "tinh-01/phuong-b", "level": "commune", "code": "00004"},
+        ]}});
+        assert!(super::lists_itself(&m, "tinh-01/phuong-b"));
+        assert!(!super::lists_itself(&m, "tinh-01/phuong-c"));
+        assert!(!super::lists_itself(
+            &json!({"spec": {}}),
+            "tinh-01/phuong-a"
+        ));
+    }
 }
