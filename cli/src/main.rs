@@ -243,6 +243,15 @@ enum ApproveWhat {
         #[command(flatten)]
         cluster: cluster::ClusterArgs,
     },
+    /// Approve the retirements of a reform plan held by the blast-radius guard
+    Reform {
+        /// The plan's id (khaibao.dev/reform-plan on its successors)
+        id: String,
+        #[arg(long)]
+        platform: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -411,6 +420,15 @@ fn main() -> ExitCode {
                 g,
                 &cluster,
                 cluster::approve::Target::TenantSet { namespace, name },
+            ),
+            ApproveWhat::Reform {
+                id,
+                platform,
+                cluster,
+            } => cluster::approve::run(
+                g,
+                &cluster,
+                cluster::approve::Target::Reform { platform, plan: id },
             ),
         },
         Command::Rollout { action } => {

@@ -1,10 +1,13 @@
-//! `khaibao approve platform NAME` and `khaibao approve tenantset NAME -n NS`: confirm a change
-//! the operator holds because of its blast radius — a rollout that deletes objects from many
-//! tenants, or a TenantSet shrink that deletes many Tenants. The approval names exactly what is
-//! approved (the target revision, the number of tenants), so approving one change never
-//! approves the next.
+//! `khaibao approve platform NAME`, `khaibao approve tenantset NAME -n NS` and `khaibao approve
+//! reform ID --platform P`: confirm a change the operator holds because of its blast radius — a
+//! rollout that deletes objects from many tenants, a TenantSet shrink that deletes many Tenants,
+//! or a reform plan that retires many. The approval names exactly what is approved (the target
+//! revision, the number of tenants, the plan's id), so approving one change never approves the
+//! next.
 
-use khaibao::api::{ANNOTATION_APPROVE_ROLLOUT, Platform, RolloutStatus, TenantSet};
+use khaibao::api::{
+    ANNOTATION_APPROVE_REFORM, ANNOTATION_APPROVE_ROLLOUT, Platform, RolloutStatus, TenantSet,
+};
 use khaibao::diagnostics::Lang;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
@@ -21,6 +24,7 @@ const ANNOTATION_CONFIRM_PRUNE: &str = "khaibao.dev/confirm-prune";
 pub enum Target {
     Platform(String),
     TenantSet { namespace: String, name: String },
+    Reform { platform: String, plan: String },
 }
 
 pub fn run(g: &Global, cluster: &ClusterArgs, target: Target) -> u8 {
@@ -35,6 +39,10 @@ pub fn run(g: &Global, cluster: &ClusterArgs, target: Target) -> u8 {
             Target::TenantSet { namespace, name } => {
                 let api: Api<TenantSet> = Api::namespaced(client, namespace);
                 approve_prune(&api, namespace, name, say).await
+            }
+            Target::Reform { platform, plan } => {
+                let api: Api<Platform> = Api::all(client);
+                approve_reform(&api, platform, plan, say).await
             }
         };
         super::print_outcome(result)
@@ -111,5 +119,53 @@ async fn approve_prune(
     Ok(say(
         format!("tenantset {namespace}/{name}: deleting {n} tenant(s) confirmed"),
         format!("tenantset {namespace}/{name}: đã xác nhận xoá {n} đơn vị"),
+    ))
+}
+
+async fn approve_reform(
+    api: &Api<Platform>,
+    name: &str,
+    plan: &str,
+    say: impl Fn(String, String) -> String,
+) -> Result<String, String> {
+    let p = get(api, "platform", name).await?;
+    let reforms = p.status.map(|s| s.reforms).unwrap_or_default();
+    let Some(r) = reforms.iter().find(|r| r.plan == plan) else {
+        let known: Vec<&str> = reforms.iter().map(|r| r.plan.as_str()).collect();
+        return Err(say(
+            format!(
+                "platform {name} has no reform plan {plan:?} (its successors carry khaibao.dev/reform-plan); plans on it: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            format!(
+                "nền tảng {name} không có kế hoạch sắp xếp {plan:?}; các kế hoạch hiện có: {}",
+                if known.is_empty() {
+                    "không có".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    };
+    if r.phase == "Complete" {
+        return Err(say(
+            format!("reform plan {plan} on platform {name} is already complete"),
+            format!("kế hoạch sắp xếp {plan} trên nền tảng {name} đã hoàn tất"),
+        ));
+    }
+    annotate(api, name, ANNOTATION_APPROVE_REFORM, plan).await?;
+    Ok(say(
+        format!(
+            "platform {name}: reform plan {plan} approved; {} predecessor(s) are retired as their successors are Ready ({} already retired)",
+            r.predecessors_pending, r.predecessors_retired
+        ),
+        format!(
+            "nền tảng {name}: đã phê duyệt kế hoạch sắp xếp {plan}; {} đơn vị cũ được thôi dùng khi đơn vị kế nhiệm sẵn sàng ({} đã thôi dùng)",
+            r.predecessors_pending, r.predecessors_retired
+        ),
     ))
 }

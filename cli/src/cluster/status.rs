@@ -106,7 +106,18 @@ pub fn summarize(platforms: &[Platform], tenants: &[Tenant]) -> Vec<serde_json::
             .map(|r| r.to.clone())
             .or_else(|| p.status.as_ref().and_then(|s| s.revision.clone()))
             .unwrap_or_default();
+        // Reform plans still moving (the finished ones are history).
+        let reforms: Vec<serde_json::Value> = p
+            .status
+            .iter()
+            .flat_map(|s| &s.reforms)
+            .filter(|r| r.phase != "Complete")
+            .map(|r| json!({"plan": r.plan, "phase": r.phase, "successors": r.successors,
+                "successorsReady": r.successors_ready, "predecessorsRetired": r.predecessors_retired,
+                "predecessorsPending": r.predecessors_pending, "message": r.message}))
+            .collect();
         summary.push(json!({
+            "reforms": reforms,
             "provincesTable": by_province(&mine, &revision),
             "platform": name,
             "displayName": p.spec.display_name,
@@ -179,6 +190,7 @@ fn print_table(summary: &[serde_json::Value], lang: Lang) {
         ]);
     }
     println!("{t}");
+    print_reforms(summary, vi);
     for s in summary {
         let rows = s["provincesTable"].as_array().cloned().unwrap_or_default();
         if rows.is_empty() {
@@ -264,6 +276,62 @@ fn print_table(summary: &[serde_json::Value], lang: Lang) {
             "... and {} more (khaibao status -o json lists them all)",
             failing.len() - 50
         );
+    }
+}
+
+/// The reform plans in progress: successors Ready, predecessors retired and still pending.
+fn print_reforms(summary: &[serde_json::Value], vi: bool) {
+    let rows: Vec<(&str, &serde_json::Value)> = summary
+        .iter()
+        .flat_map(|s| {
+            let platform = s["platform"].as_str().unwrap_or_default();
+            s["reforms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (platform, r))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    t.set_header(if vi {
+        vec![
+            "NỀN TẢNG",
+            "KẾ HOẠCH SẮP XẾP",
+            "GIAI ĐOẠN",
+            "KẾ NHIỆM SẴN SÀNG",
+            "ĐÃ THÔI DÙNG",
+            "CÒN CHỜ",
+        ]
+    } else {
+        vec![
+            "PLATFORM",
+            "REFORM PLAN",
+            "PHASE",
+            "SUCCESSORS READY",
+            "PREDECESSORS RETIRED",
+            "PENDING",
+        ]
+    });
+    for (platform, r) in &rows {
+        t.add_row(vec![
+            platform.to_string(),
+            r["plan"].as_str().unwrap_or_default().to_string(),
+            r["phase"].as_str().unwrap_or_default().to_string(),
+            format!("{}/{}", r["successorsReady"], r["successors"]),
+            r["predecessorsRetired"].to_string(),
+            r["predecessorsPending"].to_string(),
+        ]);
+    }
+    println!("{t}");
+    for (_, r) in rows
+        .iter()
+        .filter(|(_, r)| r["phase"] == "AwaitingApproval")
+    {
+        println!("{}", r["message"].as_str().unwrap_or_default());
     }
 }
 
