@@ -33,6 +33,8 @@ pub struct ResolvedPredecessor {
     /// The successor took only part of this (divided) predecessor: its host name and secrets go
     /// to the successor listing it without `partial`.
     pub partial: bool,
+    /// A unit of the new division answers at this predecessor's host name now: no alias.
+    pub host_taken: bool,
 }
 
 impl ResolvedPredecessor {
@@ -74,6 +76,7 @@ pub fn resolve_predecessor(p: &Predecessor) -> Option<ResolvedPredecessor> {
         province_slug,
         division,
         partial: p.partial,
+        host_taken: p.host_taken,
     })
 }
 
@@ -129,6 +132,53 @@ pub fn resolve_predecessors(
     }
 }
 
+/// Refuses a predecessor (other than the tenant itself) whose objects have the successor's
+/// names (same unit slug and code): both would write the same objects until the predecessor is
+/// retired, and its deletion would take the successor's generated Secret with it. The same unit
+/// continuing is the same Tenant updated in place (same namespace and name).
+pub fn check_names(
+    tenant: &Tenant,
+    list: &[ResolvedPredecessor],
+    stem: &str,
+) -> Result<(), Vec<Diagnostic>> {
+    let problems: Vec<Diagnostic> = list
+        .iter()
+        .filter(|p| p.stem() == stem)
+        .map(|p| {
+            let i = tenant
+                .spec
+                .predecessors
+                .iter()
+                .position(|q| q.tenant == p.tenant)
+                .unwrap_or_default();
+            Diagnostic::new(
+                "PredecessorSameNames",
+                Origin::Tenant,
+                format!("/spec/predecessors/{i}/tenant"),
+                Text::new(
+                    format!(
+                        "predecessor {} is the same unit ({} {}) under another namespace or name: both would own the objects named {stem}-*",
+                        p.tenant, p.code, p.name
+                    ),
+                    format!(
+                        "đơn vị tiền nhiệm {} là cùng đơn vị ({} {}) dưới namespace hoặc tên khác: cả hai sẽ cùng sở hữu các đối tượng {stem}-*",
+                        p.tenant, p.code, p.name
+                    ),
+                ),
+            )
+            .with_hint(Text::new(
+                "keep the successor's namespace and name equal to the predecessor's (updated in place)",
+                "giữ namespace và tên của đơn vị kế nhiệm giống đơn vị tiền nhiệm (cập nhật tại chỗ)",
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// `unit.predecessors` as templates see it.
 pub fn predecessors_context(list: &[ResolvedPredecessor]) -> Value {
     Value::Array(
@@ -138,6 +188,10 @@ pub fn predecessors_context(list: &[ResolvedPredecessor]) -> Value {
                     "tenant": p.tenant, "level": p.level.as_str(), "code": p.code, "name": p.name,
                     "slug": p.slug, "provinceCode": p.province_code, "provinceSlug": p.province_slug,
                     "division": p.division.as_str(), "partial": p.partial,
+                    "hostTaken": p.host_taken,
+                    // Serve this predecessor's host name here: it came whole, and no unit of
+                    // the new division has taken the name.
+                    "alias": !p.partial && !p.host_taken,
                 })
             })
             .collect(),
@@ -163,6 +217,138 @@ pub fn adopted_key(predecessor_code: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{
+        GeneratedKey, GeneratedSecret, NamedTemplate, Platform, PlatformSpec, PlatformTemplates,
+        TenantSpec, Transition, UnitRef,
+    };
+    use crate::pipeline::{CompiledPlatform, GENERATED_PLACEHOLDER};
+
+    fn platform() -> CompiledPlatform {
+        // `{{this.name}}`: a bare `{{name}}` is the object-name helper.
+        let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"config\"}}\ndata:\n  until: {{transition.until}}\n  adopted: {{concat transition.adoptedSecrets}}\n  preds: {{#scalar trim=\",\"}}{{#each unit.predecessors}}{{tenant}} {{level}} {{code}} {{this.name}} {{slug}} {{provinceCode}} {{provinceSlug}} {{division}} {{partial}},{{/each}}{{/scalar}}\n";
+        let mut p = Platform::new(
+            "dvc",
+            PlatformSpec {
+                display_name: "x".into(),
+                namespace: "dvc".into(),
+                tenant_schema: serde_json::json!({"type": "object"}),
+                allowed_kinds: vec!["ConfigMap".into()],
+                generated_secrets: vec![GeneratedSecret {
+                    name: "api-key".into(),
+                    keys: vec![GeneratedKey {
+                        key: "token".into(),
+                        ..Default::default()
+                    }],
+                }],
+                templates: PlatformTemplates {
+                    shared: vec![],
+                    tenant: vec![NamedTemplate {
+                        name: "c.yaml.hbs".into(),
+                        template: template.into(),
+                    }],
+                },
+                ..Default::default()
+            },
+        );
+        p.metadata.name = Some("dvc".into());
+        CompiledPlatform::compile(&p).unwrap()
+    }
+
+    fn successor(predecessors: Vec<Predecessor>) -> Tenant {
+        let mut t = Tenant::new(
+            "ninh-binh",
+            TenantSpec {
+                platform: "dvc".into(),
+                unit: UnitRef {
+                    level: Level::Province,
+                    code: "37".into(),
+                    name: "Tỉnh Ninh Bình".into(),
+                    ..Default::default()
+                },
+                predecessors,
+                ..Default::default()
+            },
+        );
+        t.metadata.namespace = Some("tinh-37".into());
+        t
+    }
+
+    #[test]
+    fn templates_see_the_predecessors_but_not_the_tenant_itself() {
+        let p = platform();
+        let mut t = successor(vec![
+            pred("tinh-37/ninh-binh", Level::Province, "37", None),
+            pred("tinh-35/ha-nam", Level::Province, "35", None),
+            pred("tinh-01/phuc-xa", Level::Commune, "00001", None),
+        ]);
+        t.spec.transition = Some(Transition {
+            until: Some("2026-12-31".into()),
+        });
+        let r = p.render_tenant(&t, None).unwrap();
+        let data = &r.objects[0].object["data"];
+        assert_eq!(data["until"], "2026-12-31");
+        assert_eq!(data["adopted"], "true");
+        assert_eq!(
+            data["preds"],
+            "tinh-35/ha-nam province 35 Tỉnh Hà Nam ha-nam 35 ha-nam 63 false,\
+             tinh-01/phuc-xa commune 00001 Phường Phúc Xá phuong-phuc-xa 01 ha-noi 63 false"
+        );
+        // The -adopted placeholder: one key per value of each predecessor of another code.
+        let names: Vec<&str> = r.generated_secrets.iter().map(|o| o.name()).collect();
+        assert_eq!(
+            names,
+            ["ninh-binh-37-api-key", "ninh-binh-37-api-key-adopted"]
+        );
+        let adopted = &r.generated_secrets[1].object;
+        assert_eq!(adopted["stringData"]["35.token"], GENERATED_PLACEHOLDER);
+        assert_eq!(adopted["stringData"]["00001.token"], GENERATED_PLACEHOLDER);
+        assert_eq!(
+            adopted["metadata"]["annotations"][ANNOTATION_ADOPTED_SECRET],
+            "api-key"
+        );
+        assert_eq!(r.predecessors.len(), 2);
+    }
+
+    #[test]
+    fn without_predecessors_nothing_is_added_and_the_hash_is_unchanged_by_an_in_place_entry() {
+        let p = platform();
+        let plain = p.render_tenant(&successor(vec![]), None).unwrap();
+        assert_eq!(plain.objects[0].object["data"]["until"], "");
+        assert_eq!(plain.objects[0].object["data"]["adopted"], "false");
+        assert_eq!(plain.generated_secrets.len(), 1);
+        let in_place = p
+            .render_tenant(
+                &successor(vec![pred("tinh-37/ninh-binh", Level::Province, "37", None)]),
+                None,
+            )
+            .unwrap();
+        assert_eq!(in_place.hash, plain.hash);
+    }
+
+    #[test]
+    fn unknown_predecessors_and_the_same_unit_elsewhere_are_refused() {
+        let p = platform();
+        let e = p
+            .render_tenant(
+                &successor(vec![pred("tinh-99/x", Level::Province, "99", None)]),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e[0].reason, "UnknownPredecessor");
+        let e = p
+            .render_tenant(
+                &successor(vec![pred(
+                    "tinh-37-old/ninh-binh",
+                    Level::Province,
+                    "37",
+                    None,
+                )]),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e[0].reason, "PredecessorSameNames");
+        assert_eq!(e[0].pointer, "/spec/predecessors/0/tenant");
+    }
 
     fn pred(tenant: &str, level: Level, code: &str, division: Option<&str>) -> Predecessor {
         Predecessor {
@@ -170,7 +356,7 @@ mod tests {
             level,
             code: code.into(),
             division: division.map(Into::into),
-            partial: false,
+            ..Default::default()
         }
     }
 
