@@ -399,7 +399,17 @@ fn table(plan: &Plan, json: &Value, lang: Lang, out: Option<&Path>) -> String {
         &mut t,
         "host names carried over",
         "tên miền chuyển giao",
-        s.hosts_carried.to_string(),
+        if vi {
+            format!(
+                "{} ({} nay thuộc đơn vị mới cùng tên)",
+                s.hosts_carried, s.hosts_taken
+            )
+        } else {
+            format!(
+                "{} ({} now belong to a new unit of the same name)",
+                s.hosts_carried, s.hosts_taken
+            )
+        },
     );
     let conflicts = json["conflicts"].as_array().cloned().unwrap_or_default();
     let open_conflicts: Vec<&Value> = conflicts

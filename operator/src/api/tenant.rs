@@ -71,6 +71,10 @@ pub struct Predecessor {
     /// generated secrets go to the successor where `partial` is false (exactly one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// A unit of the new division now answers at this predecessor's host name (it has the
+    /// same slug in the same province, or it is this successor): no alias is served for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_taken: bool,
 }
 
 /// The transition period of a reform.

@@ -361,6 +361,7 @@ pub fn plan(sources: &[Source], request: &Request) -> Plan {
         problems,
         keys: BTreeMap::new(),
         partial_of,
+        new_hosts: new_hosts(request.to),
     };
     // Provinces first: communes point at their province's successor as parent.
     let mut province_successor: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -499,6 +500,8 @@ struct Builder<'a> {
     /// (platform, level, new code) → successor tenant key.
     keys: BTreeMap<(String, Level, String), String>,
     partial_of: BTreeMap<(usize, String), bool>,
+    /// Host-name keys of every unit of the target division (see `host_key`).
+    new_hosts: std::collections::HashSet<(Level, String, String)>,
 }
 
 impl Builder<'_> {
@@ -529,6 +532,11 @@ impl Builder<'_> {
                         .get(&(i, code.to_string()))
                         .copied()
                         .unwrap_or(false),
+                    host_taken: self.new_hosts.contains(&host_key(
+                        self.request.from,
+                        o.level,
+                        &o.code,
+                    )),
                 }
             })
             .collect()
@@ -914,6 +922,44 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// What a unit's host name is made of on platforms that name hosts after units (as
+/// `dichvucong` does: `<slug>.<domain>`, `<slug>.<province slug>.<domain>`).
+fn host_key(division: Division, level: Level, code: &str) -> (Level, String, String) {
+    let u = units(division);
+    match level {
+        Level::Province => (
+            level,
+            u.province(code).map(|p| p.slug.clone()).unwrap_or_default(),
+            String::new(),
+        ),
+        Level::Commune => {
+            let c = u.commune(code);
+            let province_slug = c
+                .and_then(|c| u.province(&c.province_code))
+                .map(|p| p.slug.clone())
+                .unwrap_or_default();
+            (
+                level,
+                c.map(|c| c.slug.clone()).unwrap_or_default(),
+                province_slug,
+            )
+        }
+    }
+}
+
+fn new_hosts(division: Division) -> std::collections::HashSet<(Level, String, String)> {
+    let u = units(division);
+    u.provinces
+        .iter()
+        .map(|p| host_key(division, Level::Province, &p.code))
+        .chain(
+            u.communes
+                .iter()
+                .map(|c| host_key(division, Level::Commune, &c.code)),
+        )
+        .collect()
 }
 
 /// Which of an old unit's successors takes its host name and secrets: the one the source does

@@ -22,8 +22,10 @@ pub struct Summary {
     /// Other predecessors' generated secrets, copied and kept valid for the transition.
     pub secrets_kept: usize,
     /// Predecessors' host names the successors keep serving (every predecessor not updated in
-    /// place).
+    /// place whose host no unit of the new division has taken).
     pub hosts_carried: usize,
+    /// Predecessors' host names that a unit of the new division answers at now.
+    pub hosts_taken: usize,
 }
 
 pub(super) fn summarise(
@@ -69,7 +71,11 @@ pub(super) fn summarise(
                 s.secrets_adopted += secrets;
                 continue;
             }
-            s.hosts_carried += 1;
+            if p.host_taken {
+                s.hosts_taken += 1;
+            } else {
+                s.hosts_carried += 1;
+            }
             if p.code == succ.unit.code {
                 s.secrets_adopted += secrets;
             } else {
@@ -142,6 +148,7 @@ pub fn plan_json(plan: &Plan, at: &dyn Fn(usize, &str) -> Option<String>) -> Val
             "secretsAdopted": plan.summary.secrets_adopted,
             "secretsKeptForTransition": plan.summary.secrets_kept,
             "hostNamesCarried": plan.summary.hosts_carried,
+            "hostNamesTaken": plan.summary.hosts_taken,
         },
     })
 }

@@ -398,3 +398,26 @@ proptest! {
         assert_nothing_dropped(&sources, &p);
     }
 }
+
+#[test]
+fn a_host_name_a_new_unit_answers_at_is_not_carried_as_an_alias() {
+    // Old Xã Tân Tiến of Tuyên Quang went into the new Xã Tân Long, while a new Xã Tân Tiến
+    // (of other old communes) answers at xa-tan-tien.tuyen-quang now.
+    let p = plan(&[communes_set("08", json!({}))], &request());
+    let tan_long = p
+        .successors
+        .iter()
+        .find(|s| s.tenant == "tinh-08/xa-tan-long")
+        .unwrap();
+    let taken: Vec<&Predecessor> = tan_long
+        .predecessor_refs
+        .iter()
+        .filter(|r| r.host_taken && r.tenant != tan_long.tenant)
+        .collect();
+    assert_eq!(taken.len(), 1, "{:?}", tan_long.predecessor_refs);
+    assert_eq!(
+        units(Division::D63).commune(&taken[0].code).unwrap().slug,
+        "xa-tan-tien"
+    );
+    assert!(p.summary.hosts_taken >= 1);
+}
