@@ -334,7 +334,10 @@ fn table(plan: &Plan, json: &Value, lang: Lang, out: Option<&Path>) -> String {
     let mut t = String::new();
     let open = s.conflicts - s.conflicts_resolved;
     let row = |t: &mut String, en: &str, vi_label: &str, v: String| {
-        let _ = writeln!(t, "  {:<26} {v}", if vi { vi_label } else { en });
+        let label = if vi { vi_label } else { en };
+        // Padded by characters, not bytes: Vietnamese labels are mostly multi-byte.
+        let pad = 26usize.saturating_sub(label.chars().count());
+        let _ = writeln!(t, "  {label}{} {v}", " ".repeat(pad));
     };
     let _ = writeln!(
         t,
