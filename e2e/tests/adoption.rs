@@ -1,0 +1,187 @@
+//! Adoption on a real control plane, one successor at a time: a commune of the 34-province
+//! division replacing two communes of the 63-province division (one of the same code, one of
+//! another) becomes Ready first with their host names, adopts their API keys byte for byte, and
+//! only then retires them; re-applying it writes nothing. The whole reform (plans, TenantSets,
+//! the guard) is `reform.rs`.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use khaibao::api::Tenant;
+use khaibao_e2e::{Scope, tenant_label, tenant_ready, wait_until, with_shared};
+use kube::ResourceExt;
+use kube::api::Api;
+use serde_json::{Value, json};
+
+fn commune(s: &Scope, name: &str, code: &str, unit: &str, division: &str) -> Value {
+    json!({
+        "apiVersion": "khaibao.dev/v1alpha1", "kind": "Tenant",
+        "metadata": {"name": name, "namespace": format!("{}-tinh-01", s.prefix)},
+        "spec": {
+            "platform": s.platform,
+            "unit": {"level": "commune", "code": code, "name": unit, "provinceCode": "01", "division": division},
+        },
+    })
+}
+
+fn condition<'a>(
+    t: &'a Tenant,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    t.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+#[test]
+fn a_successor_is_ready_first_adopts_the_secrets_then_retires_its_predecessors() {
+    with_shared(async |env| {
+        let s = Scope::new(env.cp.client().await?, "adopt");
+        s.apply_platform(&s.platform_manifest()?).await?;
+        let ns = format!("{}-tinh-01", s.prefix);
+        // Phường Trúc Bạch (00004) and Phường Quán Thánh (00013) became Phường Ba Đình (00004).
+        let truc_bach = commune(&s, "phuong-truc-bach", "00004", "Phường Trúc Bạch", "63");
+        let quan_thanh = commune(&s, "phuong-quan-thanh", "00013", "Phường Quán Thánh", "63");
+        s.create_tenants(&[truc_bach, quan_thanh]).await?;
+        s.wait_ready(2, Duration::from_secs(60)).await?;
+        let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+        let data = async |name: &str| -> anyhow::Result<_> {
+            Ok(secrets
+                .get(name)
+                .await
+                .with_context(|| format!("secret {name}"))?
+                .data
+                .unwrap_or_default())
+        };
+        let old_same = data("phuong-truc-bach-00004-api-key").await?;
+        let old_other = data("phuong-quan-thanh-00013-api-key").await?;
+
+        let mut ba_dinh = commune(&s, "phuong-ba-dinh", "00004", "Phường Ba Đình", "34");
+        ba_dinh["spec"]["predecessors"] = json!([
+            {"tenant": format!("{ns}/phuong-truc-bach"), "level": "commune", "code": "00004"},
+            {"tenant": format!("{ns}/phuong-quan-thanh"), "level": "commune", "code": "00013"},
+        ]);
+        ba_dinh["spec"]["transition"] = json!({"until": "2026-12-31"});
+        s.apply_tenant(&ba_dinh).await?;
+
+        let tenants: Api<Tenant> = Api::namespaced(s.client.clone(), &ns);
+        wait_until(
+            "both predecessors retired",
+            Duration::from_secs(90),
+            async || {
+                let t = tenants.get("phuong-ba-dinh").await?;
+                let st = t.status.clone().unwrap_or_default();
+                let c = condition(&t, "PredecessorsRetired");
+                ensure!(
+                    tenant_ready(&t)
+                        && st.predecessors_retired == Some(2)
+                        && st.predecessors_pending == Some(0)
+                        && c.is_some_and(|c| c.status == "True"),
+                    "retired {:?} pending {:?}, {:?}",
+                    st.predecessors_retired,
+                    st.predecessors_pending,
+                    c.map(|c| (&c.reason, &c.message))
+                );
+                for old in ["phuong-truc-bach", "phuong-quan-thanh"] {
+                    ensure!(tenants.get_opt(old).await?.is_none(), "{old} still there");
+                }
+                Ok(())
+            },
+        )
+        .await?;
+
+        // Secrets adopted byte for byte: the same code's as the successor's own, the other's
+        // under `<code>.<key>`.
+        ensure!(
+            data("phuong-ba-dinh-00004-api-key").await? == old_same,
+            "the successor's api-key is not Trúc Bạch's"
+        );
+        let adopted = data("phuong-ba-dinh-00004-api-key-adopted").await?;
+        ensure!(
+            adopted.get("00013.token") == old_other.get("token") && adopted.len() == 1,
+            "the adopted Secret holds {:?}",
+            adopted.keys().collect::<Vec<_>>()
+        );
+
+        // The successor answers the old host names; nothing of the predecessors is left.
+        let objects = s.objects().await?;
+        let ingress = objects
+            .iter()
+            .find(|o| o.kind == "Ingress" && o.name == "phuong-ba-dinh-00004-portal")
+            .context("the successor's Ingress")?;
+        let hosts: Vec<&str> = ingress.raw["spec"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["host"].as_str())
+            .collect();
+        for prefix in [
+            "phuong-ba-dinh.ha-noi.",
+            "phuong-truc-bach.ha-noi.",
+            "phuong-quan-thanh.ha-noi.",
+        ] {
+            ensure!(
+                hosts.iter().any(|h| h.starts_with(prefix)),
+                "no host {prefix}* in {hosts:?}: {}",
+                ingress.raw
+            );
+        }
+        for old in ["phuong-truc-bach", "phuong-quan-thanh"] {
+            let label = tenant_label(&ns, old);
+            let left: Vec<&str> = objects
+                .iter()
+                .filter(|o| o.tenant() == Some(label.as_str()))
+                .map(|o| o.name.as_str())
+                .collect();
+            ensure!(left.is_empty(), "{old} left {left:?}");
+        }
+
+        // Retired only after the successor was Ready.
+        let successor = tenants.get("phuong-ba-dinh").await?;
+        let ready_since = condition(&successor, "Ready")
+            .map(|c| c.last_transition_time.0)
+            .context("Ready condition")?;
+        let events: Api<Event> = Api::namespaced(s.client.clone(), &ns);
+        let retired: Vec<Event> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("PredecessorRetired"))
+            .collect();
+        // The recorder folds events of one reason about one object into a series.
+        let told: i32 = retired
+            .iter()
+            .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+            .sum();
+        ensure!(told == 2, "{told} PredecessorRetired events");
+        for e in &retired {
+            let at = e
+                .event_time
+                .as_ref()
+                .map(|t| t.0)
+                .context("event without time")?;
+            // Second resolution on the condition's time: compare whole seconds.
+            ensure!(
+                at.as_second() >= ready_since.as_second(),
+                "retired at {at} before Ready at {ready_since}"
+            );
+        }
+
+        // Applying the same successor again changes nothing.
+        let before = successor.resource_version();
+        s.apply_tenant(&ba_dinh).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = tenants.get("phuong-ba-dinh").await?;
+        ensure!(
+            after.resource_version() == before,
+            "re-applying the successor changed it: {before:?} → {:?}",
+            after.resource_version()
+        );
+        Ok(())
+    });
+}
