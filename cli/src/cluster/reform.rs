@@ -1,6 +1,7 @@
 //! `khaibao reform plan --cluster`: the live Tenants and TenantSets as plan sources. Tenants a
 //! set made are left out: the set is what gets re-expressed.
 
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use khaibao::api::{Tenant, TenantSet};
 use khaibao::pipeline::LABEL_TENANT_SET;
 use khaibao::reform::Source;
@@ -8,7 +9,17 @@ use kube::api::{Api, ListParams};
 
 use super::{ClusterArgs, block_on, explain};
 
-pub fn read_sources(cluster: &ClusterArgs) -> Result<Vec<Source>, String> {
+/// A province grant found in the cluster: group `group` manages tenants in `namespace`.
+pub struct Grant {
+    pub namespace: String,
+    pub group: String,
+}
+
+/// The live declarations, and the province grants (`khaibao province grant`) where they can be
+/// read (a user without `list rolebindings` gets the plan without them, and a note).
+pub fn read_sources(
+    cluster: &ClusterArgs,
+) -> Result<(Vec<Source>, Result<Vec<Grant>, String>), String> {
     block_on(async {
         let client = cluster.client().await?;
         let tenants: Api<Tenant> = Api::all(client.clone());
@@ -28,7 +39,26 @@ pub fn read_sources(cluster: &ClusterArgs) -> Result<Vec<Source>, String> {
         for s in sets.list(&lp).await.map_err(|e| explain(&e))? {
             out.push(Source::Set(s));
         }
-        Ok(out)
+        let bindings: Api<RoleBinding> = Api::all(cluster.client().await?);
+        let grants = match bindings.list(&lp).await {
+            Ok(list) => Ok(list
+                .into_iter()
+                .filter(|b| b.role_ref.name == "khaibao-province-admin")
+                .flat_map(|b| {
+                    let ns = b.metadata.namespace.clone().unwrap_or_default();
+                    b.subjects
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|s| s.kind == "Group")
+                        .map(move |s| Grant {
+                            namespace: ns.clone(),
+                            group: s.name,
+                        })
+                })
+                .collect()),
+            Err(e) => Err(explain(&e)),
+        };
+        Ok((out, grants))
     })
 }
 

@@ -129,9 +129,13 @@ pub fn plan_command(g: &Global, args: &PlanArgs) -> u8 {
             Err(e) => return usage(e),
         }
     }
+    let mut grants = None;
     let (sources, origins) = if args.cluster {
         match crate::cluster::reform::read_sources(&args.cluster_args) {
-            Ok(s) => (s, Origins::Cluster),
+            Ok((s, g)) => {
+                grants = Some(g);
+                (s, Origins::Cluster)
+            }
             Err(e) => return usage(e),
         }
     } else {
@@ -160,7 +164,10 @@ pub fn plan_command(g: &Global, args: &PlanArgs) -> u8 {
         }
     }
     let plan = plan(&sources, &request);
-    let json = plan_json(&plan, &|s, p| origins.at(s, p));
+    let mut json = plan_json(&plan, &|s, p| origins.at(s, p));
+    if let Some(g) = &grants {
+        json["grants"] = grants_json(&plan, g);
+    }
     if let Some(dir) = &args.out
         && let Err(e) = write_out(dir, &plan, &json)
     {
@@ -175,6 +182,34 @@ pub fn plan_command(g: &Global, args: &PlanArgs) -> u8 {
         PlanFormat::Table => print!("{}", table(&plan, &json, lang, args.out.as_deref())),
     }
     if plan.is_complete() { 0 } else { INVALID }
+}
+
+/// Province grants that follow the plan: staff of a merged province get the successor's
+/// namespace (`khaibao province grant NEW --group G`); the old grant goes with its namespace.
+fn grants_json(plan: &Plan, grants: &Result<Vec<crate::cluster::reform::Grant>, String>) -> Value {
+    let grants = match grants {
+        Ok(g) => g,
+        Err(e) => return serde_json::json!({"error": format!("province grants not read: {e}")}),
+    };
+    let mut out = Vec::new();
+    for g in grants {
+        let Some(old) = g.namespace.strip_prefix("tinh-") else {
+            continue;
+        };
+        let new = if plan.from == plan.to {
+            None
+        } else {
+            khaibao::registry::merged_into(old).map(|p| p.code.clone())
+        };
+        let Some(new) = new.filter(|n| n != old) else {
+            continue;
+        };
+        out.push(serde_json::json!({
+            "group": g.group, "from": g.namespace, "to": format!("tinh-{new}"),
+            "command": format!("khaibao province grant {new} --group {}", g.group),
+        }));
+    }
+    Value::Array(out)
 }
 
 /// The hand-written Tenants and every TenantSet, with where each was read.
@@ -501,6 +536,30 @@ fn table(plan: &Plan, json: &Value, lang: Lang, out: Option<&Path>) -> String {
                 format!("the official mapping has no row for it; decide with --assign {code}=NEW")
             }
         );
+    }
+    match &json["grants"] {
+        Value::Array(g) if !g.is_empty() => {
+            let _ = writeln!(
+                t,
+                "{}",
+                if vi {
+                    "Quyền của cán bộ tỉnh theo kế hoạch (chạy sau khi áp dụng):"
+                } else {
+                    "Province grants that follow the plan (run after the apply):"
+                }
+            );
+            for x in g {
+                let _ = writeln!(t, "  {}", x["command"].as_str().unwrap_or_default());
+            }
+        }
+        Value::Object(e) => {
+            let _ = writeln!(
+                t,
+                "note: {}",
+                e.get("error").and_then(Value::as_str).unwrap_or_default()
+            );
+        }
+        _ => {}
     }
     for p in &plan.problems {
         let _ = writeln!(
