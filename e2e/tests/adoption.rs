@@ -16,12 +16,23 @@ use kube::api::Api;
 use serde_json::{Value, json};
 
 fn commune(s: &Scope, name: &str, code: &str, unit: &str, division: &str) -> Value {
+    commune_in(s, "01", name, code, unit, division)
+}
+
+fn commune_in(
+    s: &Scope,
+    province: &str,
+    name: &str,
+    code: &str,
+    unit: &str,
+    division: &str,
+) -> Value {
     json!({
         "apiVersion": "khaibao.dev/v1alpha1", "kind": "Tenant",
-        "metadata": {"name": name, "namespace": format!("{}-tinh-01", s.prefix)},
+        "metadata": {"name": name, "namespace": format!("{}-tinh-{province}", s.prefix)},
         "spec": {
             "platform": s.platform,
-            "unit": {"level": "commune", "code": code, "name": unit, "provinceCode": "01", "division": division},
+            "unit": {"level": "commune", "code": code, "name": unit, "provinceCode": province, "division": division},
         },
     })
 }
@@ -181,6 +192,91 @@ fn a_successor_is_ready_first_adopts_the_secrets_then_retires_its_predecessors()
             after.resource_version() == before,
             "re-applying the successor changed it: {before:?} → {:?}",
             after.resource_version()
+        );
+        Ok(())
+    });
+}
+
+/// A commune kept whole whose province merged: Xã Lũng Cú (00715) of Hà Giang (02) is Xã Lũng
+/// Cú (00715) of Tuyên Quang (08), so the successor in namespace tinh-08 renders the very object
+/// names of its predecessor in tinh-02. The predecessor stands down, the successor takes the
+/// objects and the Secret over (values untouched), and the retirement deletes none of them.
+#[test]
+fn a_successor_with_the_same_object_names_takes_them_over() {
+    with_shared(async |env| {
+        let s = Scope::new(env.cp.client().await?, "adopt-same");
+        s.apply_platform(&s.platform_manifest()?).await?;
+        let old = commune_in(&s, "02", "xa-lung-cu", "00715", "Xã Lũng Cú", "63");
+        s.create_tenants(&[old]).await?;
+        s.wait_ready(1, Duration::from_secs(60)).await?;
+        let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+        let secret = "xa-lung-cu-00715-api-key";
+        let before = secrets.get(secret).await?.data.unwrap_or_default();
+
+        let old_ns = format!("{}-tinh-02", s.prefix);
+        let mut new = commune_in(&s, "08", "xa-lung-cu", "00715", "Xã Lũng Cú", "34");
+        new["spec"]["predecessors"] = json!([
+            {"tenant": format!("{old_ns}/xa-lung-cu"), "level": "commune", "code": "00715"},
+        ]);
+        s.create_tenants(&[new]).await?;
+        let new_ns = format!("{}-tinh-08", s.prefix);
+        let olds: Api<Tenant> = Api::namespaced(s.client.clone(), &old_ns);
+        let news: Api<Tenant> = Api::namespaced(s.client.clone(), &new_ns);
+        wait_until(
+            "the predecessor retired",
+            Duration::from_secs(90),
+            async || {
+                let t = news.get("xa-lung-cu").await?;
+                let st = t.status.clone().unwrap_or_default();
+                ensure!(
+                    tenant_ready(&t) && st.predecessors_retired == Some(1),
+                    "{:?}",
+                    condition(&t, "PredecessorsRetired").map(|c| (&c.reason, &c.message))
+                );
+                ensure!(olds.get_opt("xa-lung-cu").await?.is_none(), "still there");
+                Ok(())
+            },
+        )
+        .await?;
+        // Settled: the predecessor's finalizer has run; what is left is the successor's.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s_secret = secrets.get(secret).await?;
+        ensure!(
+            s_secret.data.clone().unwrap_or_default() == before,
+            "the Secret's values changed"
+        );
+        let label = tenant_label(&new_ns, "xa-lung-cu");
+        ensure!(
+            s_secret.labels().get("khaibao.dev/tenant") == Some(&label),
+            "the Secret is not the successor's: {:?}",
+            s_secret.labels()
+        );
+        let objects = s.objects().await?;
+        let mine: Vec<&str> = objects
+            .iter()
+            .filter(|o| o.tenant() == Some(label.as_str()))
+            .map(|o| o.name.as_str())
+            .collect();
+        ensure!(
+            mine.len() == khaibao_e2e::OBJECTS_PER_TENANT,
+            "the successor has {mine:?}"
+        );
+        let ingress = objects
+            .iter()
+            .find(|o| o.kind == "Ingress" && o.name == "xa-lung-cu-00715-portal")
+            .context("the Ingress")?;
+        let hosts: Vec<&str> = ingress.raw["spec"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["host"].as_str())
+            .collect();
+        ensure!(
+            hosts
+                .iter()
+                .any(|h| h.starts_with("xa-lung-cu.tuyen-quang."))
+                && hosts.iter().any(|h| h.starts_with("xa-lung-cu.ha-giang.")),
+            "hosts {hosts:?}"
         );
         Ok(())
     });

@@ -528,6 +528,31 @@ pub fn own_secret_source(
     SecretSource::Predecessor { secret, live }
 }
 
+/// The successor (`namespace/name`) that renders this tenant's very object names (the same
+/// unit, slug and code, under another namespace or name), if one lists it: such a predecessor
+/// stops applying, or the two would take the objects from each other on every write until it
+/// is retired. Its objects stay as they are until the successor's apply takes them over.
+pub fn replaced_by_same_names(ctx: &Context, tenant: &Tenant) -> Option<String> {
+    let me = key(tenant);
+    let successors = ctx.predecessors.successors_of(&me);
+    if successors.iter().all(|s| *s == me) {
+        return None;
+    }
+    let stem_of = |t: &Tenant| {
+        crate::registry::resolve_unit(&t.spec.unit)
+            .ok()
+            .map(|u| crate::pipeline::tenant_stem(&u.slug, &u.code))
+    };
+    let mine = stem_of(tenant)?;
+    successors.into_iter().filter(|s| *s != me).find(|s| {
+        s.split_once('/')
+            .and_then(|(ns, n)| ctx.tenants.get(&ObjectRef::new(n).within(ns)))
+            .is_some_and(|t| {
+                t.spec.platform == tenant.spec.platform && stem_of(&t).as_deref() == Some(&mine)
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

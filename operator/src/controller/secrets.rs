@@ -120,6 +120,34 @@ pub async fn create_from_predecessor(
     }
 }
 
+/// Makes the existing Secret of `placeholder`'s name (a predecessor's, rendered with the same
+/// name) this tenant's: its labels and owner annotation are set from the placeholder, its data
+/// left exactly as they are, so the predecessor's retirement no longer deletes it. Returns
+/// whether a write was made (false: no such Secret, it is generated or adopted as usual).
+pub async fn claim(
+    client: &kube::Client,
+    namespace: &str,
+    placeholder: &DesiredObject,
+) -> Result<bool, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let meta = &placeholder.object["metadata"];
+    let patch = serde_json::json!({"metadata": {
+        "labels": meta["labels"], "annotations": meta["annotations"],
+    }});
+    match api
+        .patch(
+            placeholder.name(),
+            &crate::cluster::patch_params(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// What filling an `-adopted` Secret found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct AdoptedFill {

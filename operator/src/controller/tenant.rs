@@ -48,6 +48,10 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if tenant.spec.suspend {
         return Ok(Action::await_change());
     }
+    if let Some(successor) = super::adoption::replaced_by_same_names(&ctx, &tenant) {
+        info!(tenant = %super::object_key(tenant.as_ref()), %successor, "replaced by a successor with the same object names; no longer applied");
+        return Ok(Action::await_change());
+    }
     let owner = owner_key(&ns, &name);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let old = super::writes::status_base::<Tenant, _>(
@@ -474,6 +478,19 @@ async fn create_generated_secrets(
             super::adoption::SecretSource::Adoption => continue,
             super::adoption::SecretSource::Generate => {
                 super::secrets::create_once(&ctx.client, namespace, placeholder, spec).await?
+            }
+            // The same name: the predecessor's Secret becomes this tenant's, values untouched.
+            super::adoption::SecretSource::Predecessor { secret, live }
+                if secret == placeholder.name() =>
+            {
+                match super::secrets::claim(&ctx.client, namespace, placeholder).await? {
+                    true => true,
+                    false if live => continue,
+                    false => {
+                        super::secrets::create_once(&ctx.client, namespace, placeholder, spec)
+                            .await?
+                    }
+                }
             }
             super::adoption::SecretSource::Predecessor { secret, live } => {
                 match super::secrets::create_from_predecessor(

@@ -203,7 +203,6 @@ impl CompiledPlatform {
         };
 
         let stem = tenant_stem(&unit.slug, &unit.code);
-        predecessors::check_names(tenant, &predecessors, &stem)?;
         let label = tenant_label_value(&namespace, &name);
         let key = format!("{namespace}/{name}");
         let context = json!({

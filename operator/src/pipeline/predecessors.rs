@@ -132,53 +132,6 @@ pub fn resolve_predecessors(
     }
 }
 
-/// Refuses a predecessor (other than the tenant itself) whose objects have the successor's
-/// names (same unit slug and code): both would write the same objects until the predecessor is
-/// retired, and its deletion would take the successor's generated Secret with it. The same unit
-/// continuing is the same Tenant updated in place (same namespace and name).
-pub fn check_names(
-    tenant: &Tenant,
-    list: &[ResolvedPredecessor],
-    stem: &str,
-) -> Result<(), Vec<Diagnostic>> {
-    let problems: Vec<Diagnostic> = list
-        .iter()
-        .filter(|p| p.stem() == stem)
-        .map(|p| {
-            let i = tenant
-                .spec
-                .predecessors
-                .iter()
-                .position(|q| q.tenant == p.tenant)
-                .unwrap_or_default();
-            Diagnostic::new(
-                "PredecessorSameNames",
-                Origin::Tenant,
-                format!("/spec/predecessors/{i}/tenant"),
-                Text::new(
-                    format!(
-                        "predecessor {} is the same unit ({} {}) under another namespace or name: both would own the objects named {stem}-*",
-                        p.tenant, p.code, p.name
-                    ),
-                    format!(
-                        "đơn vị tiền nhiệm {} là cùng đơn vị ({} {}) dưới namespace hoặc tên khác: cả hai sẽ cùng sở hữu các đối tượng {stem}-*",
-                        p.tenant, p.code, p.name
-                    ),
-                ),
-            )
-            .with_hint(Text::new(
-                "keep the successor's namespace and name equal to the predecessor's (updated in place)",
-                "giữ namespace và tên của đơn vị kế nhiệm giống đơn vị tiền nhiệm (cập nhật tại chỗ)",
-            ))
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
-}
-
 /// `unit.predecessors` as templates see it.
 pub fn predecessors_context(list: &[ResolvedPredecessor]) -> Value {
     Value::Array(
@@ -326,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_predecessors_and_the_same_unit_elsewhere_are_refused() {
+    fn unknown_predecessors_are_refused() {
         let p = platform();
         let e = p
             .render_tenant(
@@ -335,19 +288,6 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e[0].reason, "UnknownPredecessor");
-        let e = p
-            .render_tenant(
-                &successor(vec![pred(
-                    "tinh-37-old/ninh-binh",
-                    Level::Province,
-                    "37",
-                    None,
-                )]),
-                None,
-            )
-            .unwrap_err();
-        assert_eq!(e[0].reason, "PredecessorSameNames");
-        assert_eq!(e[0].pointer, "/spec/predecessors/0/tenant");
     }
 
     fn pred(tenant: &str, level: Level, code: &str, division: Option<&str>) -> Predecessor {
