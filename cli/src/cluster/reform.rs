@@ -15,11 +15,12 @@ pub struct Grant {
     pub group: String,
 }
 
+/// The grants, or why they could not be read.
+pub type Grants = Result<Vec<Grant>, String>;
+
 /// The live declarations, and the province grants (`khaibao province grant`) where they can be
 /// read (a user without `list rolebindings` gets the plan without them, and a note).
-pub fn read_sources(
-    cluster: &ClusterArgs,
-) -> Result<(Vec<Source>, Result<Vec<Grant>, String>), String> {
+pub fn read_sources(cluster: &ClusterArgs) -> Result<(Vec<Source>, Grants), String> {
     block_on(async {
         let client = cluster.client().await?;
         let tenants: Api<Tenant> = Api::all(client.clone());
