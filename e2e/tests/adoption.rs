@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use khaibao::api::Tenant;
+use khaibao::api::{Tenant, TenantSet};
 use khaibao_e2e::{Scope, tenant_label, tenant_ready, wait_until, with_shared};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -277,6 +277,115 @@ fn a_successor_with_the_same_object_names_takes_them_over() {
                 .any(|h| h.starts_with("xa-lung-cu.tuyen-quang."))
                 && hosts.iter().any(|h| h.starts_with("xa-lung-cu.ha-giang.")),
             "hosts {hosts:?}"
+        );
+        Ok(())
+    });
+}
+
+/// TenantSets: a 34-division set replacing a 63-division set retires the tenants it replaces,
+/// adopts in place the one that keeps its name (Phường Phú Thượng, 00091, the same in both), the
+/// old set re-creates none of them, and is deleted once it owns no tenant — without taking the
+/// adopted tenant with it.
+#[test]
+fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
+    with_shared(async |env| {
+        let s = Scope::new(env.cp.client().await?, "adopt-set");
+        s.apply_platform(&s.platform_manifest()?).await?;
+        let ns = format!("{}-tinh-01", s.prefix);
+        let old_set = json!({
+            "apiVersion": "khaibao.dev/v1alpha1", "kind": "TenantSet",
+            "metadata": {"name": "ha-noi-63", "namespace": ns},
+            "spec": {"platform": s.platform, "division": "63",
+                     "units": {"codes": ["00001", "00004", "00091"]}},
+        });
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(s.client.clone());
+        namespaces
+            .patch(
+                &ns,
+                &kube::api::PatchParams::apply("khaibao-e2e").force(),
+                &kube::api::Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+            )
+            .await?;
+        s.apply_tenant_set(&old_set).await?;
+        s.wait_ready(3, Duration::from_secs(60)).await?;
+        let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+        let truc_bach = secrets
+            .get("phuong-truc-bach-00004-api-key")
+            .await?
+            .data
+            .unwrap_or_default();
+        let phu_thuong = secrets
+            .get("phuong-phu-thuong-00091-api-key")
+            .await?
+            .data
+            .unwrap_or_default();
+        let pred = |name: &str, code: &str| {
+            json!({"tenant": format!("{ns}/{name}"), "level": "commune", "code": code})
+        };
+        let new_set = json!({
+            "apiVersion": "khaibao.dev/v1alpha1", "kind": "TenantSet",
+            "metadata": {"name": "ha-noi-34", "namespace": ns},
+            "spec": {"platform": s.platform, "division": "34",
+                     "units": {"codes": ["00004", "00091"]},
+                     "predecessors": [format!("{ns}/ha-noi-63")],
+                     "unitPredecessors": {
+                         "00004": [pred("phuong-truc-bach", "00004"), pred("phuong-phuc-xa", "00001")],
+                         "00091": [pred("phuong-phu-thuong", "00091")],
+                     }},
+        });
+        s.apply_tenant_set(&new_set).await?;
+        let tenants: Api<Tenant> = Api::namespaced(s.client.clone(), &ns);
+        let sets: Api<TenantSet> = Api::namespaced(s.client.clone(), &ns);
+        wait_until(
+            "the old set retired and deleted",
+            Duration::from_secs(120),
+            async || {
+                let names: Vec<String> = tenants
+                    .list(&Default::default())
+                    .await?
+                    .items
+                    .iter()
+                    .map(|t| t.name_any())
+                    .collect();
+                ensure!(
+                    names == ["phuong-ba-dinh", "phuong-phu-thuong"],
+                    "tenants {names:?}"
+                );
+                ensure!(sets.get_opt("ha-noi-63").await?.is_none(), "ha-noi-63 still there");
+                for t in tenants.list(&Default::default()).await?.items {
+                    ensure!(tenant_ready(&t), "{} not Ready", t.name_any());
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let adopted = tenants.get("phuong-phu-thuong").await?;
+        let owners: Vec<&str> = adopted
+            .owner_references()
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        ensure!(owners == ["ha-noi-34"], "phuong-phu-thuong owned by {owners:?}");
+        ensure!(
+            adopted.spec.unit.division.as_deref() == Some("34"),
+            "phuong-phu-thuong was not updated"
+        );
+        ensure!(
+            secrets.get("phuong-ba-dinh-00004-api-key").await?.data.unwrap_or_default()
+                == truc_bach,
+            "Ba Đình's key is not Trúc Bạch's"
+        );
+        ensure!(
+            secrets.get("phuong-phu-thuong-00091-api-key").await?.data.unwrap_or_default()
+                == phu_thuong,
+            "Phú Thượng's key changed"
+        );
+        // Some time later nothing came back.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure!(
+            tenants.get_opt("phuong-truc-bach").await?.is_none()
+                && tenants.get_opt("phuong-phuc-xa").await?.is_none(),
+            "a retired tenant came back"
         );
         Ok(())
     });
