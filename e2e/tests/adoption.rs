@@ -303,7 +303,9 @@ fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
             .patch(
                 &ns,
                 &kube::api::PatchParams::apply("khaibao-e2e").force(),
-                &kube::api::Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+                &kube::api::Patch::Apply(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                ),
             )
             .await?;
         s.apply_tenant_set(&old_set).await?;
@@ -319,9 +321,7 @@ fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
             .await?
             .data
             .unwrap_or_default();
-        let pred = |name: &str, code: &str| {
-            json!({"tenant": format!("{ns}/{name}"), "level": "commune", "code": code})
-        };
+        let pred = |name: &str, code: &str| json!({"tenant": format!("{ns}/{name}"), "level": "commune", "code": code});
         let new_set = json!({
             "apiVersion": "khaibao.dev/v1alpha1", "kind": "TenantSet",
             "metadata": {"name": "ha-noi-34", "namespace": ns},
@@ -351,7 +351,10 @@ fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
                     names == ["phuong-ba-dinh", "phuong-phu-thuong"],
                     "tenants {names:?}"
                 );
-                ensure!(sets.get_opt("ha-noi-63").await?.is_none(), "ha-noi-63 still there");
+                ensure!(
+                    sets.get_opt("ha-noi-63").await?.is_none(),
+                    "ha-noi-63 still there"
+                );
                 for t in tenants.list(&Default::default()).await?.items {
                     ensure!(tenant_ready(&t), "{} not Ready", t.name_any());
                 }
@@ -365,18 +368,29 @@ fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
             .iter()
             .map(|o| o.name.as_str())
             .collect();
-        ensure!(owners == ["ha-noi-34"], "phuong-phu-thuong owned by {owners:?}");
+        ensure!(
+            owners == ["ha-noi-34"],
+            "phuong-phu-thuong owned by {owners:?}"
+        );
         ensure!(
             adopted.spec.unit.division.as_deref() == Some("34"),
             "phuong-phu-thuong was not updated"
         );
         ensure!(
-            secrets.get("phuong-ba-dinh-00004-api-key").await?.data.unwrap_or_default()
+            secrets
+                .get("phuong-ba-dinh-00004-api-key")
+                .await?
+                .data
+                .unwrap_or_default()
                 == truc_bach,
             "Ba Đình's key is not Trúc Bạch's"
         );
         ensure!(
-            secrets.get("phuong-phu-thuong-00091-api-key").await?.data.unwrap_or_default()
+            secrets
+                .get("phuong-phu-thuong-00091-api-key")
+                .await?
+                .data
+                .unwrap_or_default()
                 == phu_thuong,
             "Phú Thượng's key changed"
         );
@@ -387,6 +401,91 @@ fn a_successor_set_retires_adopts_and_deletes_the_set_it_replaces() {
                 && tenants.get_opt("phuong-phuc-xa").await?.is_none(),
             "a retired tenant came back"
         );
+        Ok(())
+    });
+}
+
+/// The blast-radius guard, once per plan: a plan retiring 6 of 7 tenants waits, with every
+/// successor Ready and every predecessor still there, until `khaibao approve reform`.
+#[test]
+fn a_large_plan_retires_nothing_until_approved() {
+    with_shared(async |env| {
+        let s = Scope::new(env.cp.client().await?, "adopt-guard");
+        s.apply_platform(&s.platform_manifest()?).await?;
+        let olds = [
+            ("phuong-phuc-xa", "00001", "Phường Phúc Xá"),
+            ("phuong-truc-bach", "00004", "Phường Trúc Bạch"),
+            ("phuong-vinh-phuc", "00006", "Phường Vĩnh Phúc"),
+            ("phuong-cong-vi", "00007", "Phường Cống Vị"),
+            ("phuong-lieu-giai", "00008", "Phường Liễu Giai"),
+            ("phuong-quan-thanh", "00013", "Phường Quán Thánh"),
+        ];
+        let tenants: Vec<Value> = olds
+            .iter()
+            .map(|(n, c, u)| commune(&s, n, c, u, "63"))
+            .collect();
+        s.create_tenants(&tenants).await?;
+        s.wait_ready(olds.len(), Duration::from_secs(60)).await?;
+        let ns = format!("{}-tinh-01", s.prefix);
+        let mut ba_dinh = commune(&s, "phuong-ba-dinh", "00004", "Phường Ba Đình", "34");
+        ba_dinh["metadata"]["annotations"] = json!({"khaibao.dev/reform-plan": "plan-guard"});
+        ba_dinh["spec"]["predecessors"] = Value::Array(
+            olds.iter()
+                .map(|(n, c, _)| json!({"tenant": format!("{ns}/{n}"), "level": "commune", "code": c}))
+                .collect(),
+        );
+        s.apply_tenant(&ba_dinh).await?;
+        let api: Api<Tenant> = Api::namespaced(s.client.clone(), &ns);
+        let reform = async || -> anyhow::Result<khaibao::api::ReformStatus> {
+            s.get_platform()
+                .await?
+                .and_then(|p| p.status)
+                .and_then(|st| st.reforms.into_iter().find(|r| r.plan == "plan-guard"))
+                .context("no status.reforms entry for plan-guard")
+        };
+        wait_until("the plan held", Duration::from_secs(60), async || {
+            let r = reform().await?;
+            let t = api.get("phuong-ba-dinh").await?;
+            let c = condition(&t, "PredecessorsRetired");
+            ensure!(
+                r.phase == "AwaitingApproval"
+                    && r.successors_ready == 1
+                    && c.is_some_and(|c| c.reason == "AwaitingApproval"),
+                "{r:?}, {:?}",
+                c.map(|c| (&c.reason, &c.message))
+            );
+            Ok(())
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (n, _, _) in &olds {
+            ensure!(
+                api.get_opt(n).await?.is_some(),
+                "{n} retired before approval"
+            );
+        }
+        let out = std::process::Command::new(khaibao_e2e::cli_binary()?)
+            .args(["approve", "reform", "plan-guard", "--platform", &s.platform])
+            .arg("--kubeconfig")
+            .arg(&env.cp.kubeconfig)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "khaibao approve reform: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_until("the plan complete", Duration::from_secs(90), async || {
+            let r = reform().await?;
+            ensure!(
+                r.phase == "Complete" && r.predecessors_retired == 6,
+                "{r:?}"
+            );
+            Ok(())
+        })
+        .await?;
+        for (n, _, _) in &olds {
+            ensure!(api.get_opt(n).await?.is_none(), "{n} still there");
+        }
         Ok(())
     });
 }
