@@ -74,6 +74,9 @@ pub enum Standing {
     OtherPlatform(String),
     /// Lists the successor as its own predecessor: retiring either would be a guess.
     Cycle,
+    /// Declares another unit than the entry says: the entry is wrong (or names a tenant it
+    /// should not), and nothing of that tenant is adopted or retired.
+    OtherUnit(String),
     Live(Arc<Tenant>),
 }
 
@@ -99,6 +102,19 @@ pub fn standing(
     }
     if t.spec.platform != successor.spec.platform {
         return Standing::OtherPlatform(t.spec.platform.clone());
+    }
+    let division = |d: &Option<String>, default: &str| d.clone().unwrap_or_else(|| default.into());
+    let unit = &t.spec.unit;
+    if unit.code != p.code
+        || unit.level != p.level
+        || division(&unit.division, "34") != division(&p.division, "63")
+    {
+        return Standing::OtherUnit(format!(
+            "{} {} of the {}-province division",
+            unit.level.as_str(),
+            unit.code,
+            division(&unit.division, "34")
+        ));
     }
     let me = format!("{ns}/{name}");
     if t.spec.predecessors.iter().any(|q| q.tenant == me) {
@@ -291,6 +307,19 @@ pub async fn retire_predecessors(
                     format!(
                         "predecessor {} is on platform {other:?}, not {:?}: it is not retired; move it or drop it from spec.predecessors",
                         p.tenant, tenant.spec.platform
+                    ),
+                ));
+            }
+            Standing::OtherUnit(declared) => {
+                progress.pending += 1;
+                blocked.push((
+                    "PredecessorOtherUnit",
+                    format!(
+                        "predecessor {} declares {declared}, not {} {} of the {}-province division: it is not retired; fix the entry",
+                        p.tenant,
+                        p.level.as_str(),
+                        p.code,
+                        p.division.as_deref().unwrap_or("63")
                     ),
                 ));
             }
@@ -591,12 +620,23 @@ mod tests {
                 "tinh-36/nam-dinh",
                 "tinh-99/gone",
                 "tinh-38/loop",
+                "tinh-79/ho-chi-minh",
             ],
         );
+        let unit = |t: Arc<Tenant>, division: Option<&str>| {
+            let mut t = (*t).clone();
+            t.spec.unit.code = "35".into();
+            t.spec.unit.division = division.map(Into::into);
+            Arc::new(t)
+        };
         let cache = [
-            tenant("tinh-35", "ha-nam", "dvc", &[]),
-            tenant("tinh-36", "nam-dinh", "vanban", &[]),
-            tenant("tinh-38", "loop", "dvc", &["tinh-37/ninh-binh"]),
+            unit(tenant("tinh-35", "ha-nam", "dvc", &[]), Some("63")),
+            unit(tenant("tinh-36", "nam-dinh", "vanban", &[]), Some("63")),
+            unit(
+                tenant("tinh-38", "loop", "dvc", &["tinh-37/ninh-binh"]),
+                Some("63"),
+            ),
+            unit(tenant("tinh-79", "ho-chi-minh", "dvc", &[]), None),
         ];
         let lookup = |ns: &str, n: &str| {
             cache
@@ -615,6 +655,8 @@ mod tests {
         assert!(matches!(&s[2], Standing::OtherPlatform(p) if p == "vanban"));
         assert!(matches!(s[3], Standing::Gone));
         assert!(matches!(s[4], Standing::Cycle));
+        // Listed as unit 35 of the 63 division, the tenant declares 35 of the 34 (its default).
+        assert!(matches!(&s[5], Standing::OtherUnit(d) if d.contains("34-province")));
     }
 
     #[test]

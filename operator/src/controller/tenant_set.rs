@@ -316,6 +316,19 @@ fn lists_itself(manifest: &serde_json::Value, key: &str) -> bool {
         .is_some_and(|ps| ps.iter().any(|p| p["tenant"].as_str() == Some(key)))
 }
 
+/// True when a Ready successor lists `key` (`namespace/name`) as its predecessor.
+fn replaced_by_ready_successor(ctx: &Context, key: &str) -> bool {
+    ctx.predecessors.successors_of(key).iter().any(|s| {
+        s.split_once('/')
+            .and_then(|(ns, n)| {
+                ctx.tenants
+                    .get(&kube::runtime::reflector::ObjectRef::new(n).within(ns))
+            })
+            .and_then(|t| t.status.clone())
+            .is_some_and(|st| status::is_true(&st.conditions, READY))
+    })
+}
+
 /// Takes over a Tenant made by another set (or by hand) that this set's Tenant replaces in
 /// place: the ownerReference moves to this set (tested against the list read, so a concurrent
 /// change fails instead of being overwritten), so deleting the old set no longer deletes it.
@@ -342,8 +355,10 @@ async fn adopt_tenant(
 }
 
 /// Deletes each TenantSet this one replaces (`spec.predecessors`) once it owns no Tenant any
-/// more — every one retired into a successor or adopted in place. Never earlier: deleting a
-/// set deletes the Tenants it still owns.
+/// more and every Tenant it stands for is listed by a Ready successor — every one retired into
+/// a successor or adopted in place. Never earlier: deleting a set deletes the Tenants it still
+/// owns. The second condition keeps a set from deleting another province's: only successors
+/// that rendered (which refuses predecessors of another province) are Ready.
 async fn delete_retired_sets(ctx: &Context, set: &TenantSet) -> Result<(), Error> {
     let me = (set.namespace().unwrap_or_default(), set.name_any());
     for key in &set.spec.predecessors {
@@ -364,6 +379,23 @@ async fn delete_retired_sets(ctx: &Context, set: &TenantSet) -> Result<(), Error
             continue;
         }
         let api: Api<TenantSet> = Api::namespaced(ctx.client.clone(), pns);
+        // Read with a name-selected list: the operator's role lists TenantSets, it never gets.
+        let params = kube::api::ListParams::default().fields(&format!("metadata.name={pname}"));
+        let Some(replaced) = api.list(&params).await?.items.into_iter().next() else {
+            continue;
+        };
+        let replaced_everywhere = expand_tenant_set(&replaced).is_ok_and(|tenants| {
+            tenants.iter().all(|t| {
+                let key = format!(
+                    "{pns}/{}",
+                    t["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                replaced_by_ready_successor(ctx, &key)
+            })
+        });
+        if !replaced_everywhere {
+            continue;
+        }
         match api.delete(pname, &DeleteParams::background()).await {
             Ok(_) => {
                 ctx.metrics.write("delete");

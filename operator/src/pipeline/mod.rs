@@ -202,6 +202,7 @@ impl CompiledPlatform {
             return Err(problems);
         };
 
+        predecessors::check_provinces(tenant, &predecessors, &unit)?;
         let stem = tenant_stem(&unit.slug, &unit.code);
         let label = tenant_label_value(&namespace, &name);
         let key = format!("{namespace}/{name}");

@@ -132,6 +132,60 @@ pub fn resolve_predecessors(
     }
 }
 
+/// Refuses a predecessor of another province: one whose province did not become (or is not)
+/// the successor's. A successor serves its predecessors' host names and adopts their secrets,
+/// so an entry naming a unit elsewhere would let one province take another's address and keys;
+/// the official mapping never moves a commune across provinces.
+pub fn check_provinces(
+    tenant: &Tenant,
+    list: &[ResolvedPredecessor],
+    unit: &crate::registry::ResolvedUnit,
+) -> Result<(), Vec<Diagnostic>> {
+    let same_province = |p: &ResolvedPredecessor| match (p.division, unit.division) {
+        (a, b) if a == b => p.province_code == unit.province_code,
+        (Division::D63, _) => crate::registry::merged_into(&p.province_code)
+            .is_some_and(|m| m.code == unit.province_code),
+        (_, _) => crate::registry::merged_into(&unit.province_code)
+            .is_some_and(|m| m.code == p.province_code),
+    };
+    let problems: Vec<Diagnostic> = list
+        .iter()
+        .filter(|p| !same_province(p))
+        .map(|p| {
+            let i = tenant
+                .spec
+                .predecessors
+                .iter()
+                .position(|q| q.tenant == p.tenant)
+                .unwrap_or_default();
+            Diagnostic::new(
+                "PredecessorOutsideProvince",
+                Origin::Tenant,
+                format!("/spec/predecessors/{i}/code"),
+                Text::new(
+                    format!(
+                        "predecessor {} ({} {}) is a unit of province {} of the {}-province division, which did not become province {} ({})",
+                        p.tenant, p.code, p.name, p.province_code, p.division.as_str(), unit.province_code, unit.province_name
+                    ),
+                    format!(
+                        "đơn vị tiền nhiệm {} ({} {}) thuộc tỉnh {} của danh mục {} tỉnh, không trở thành tỉnh {} ({})",
+                        p.tenant, p.code, p.name, p.province_code, p.division.as_str(), unit.province_code, unit.province_name
+                    ),
+                ),
+            )
+            .with_hint(Text::new(
+                "a tenant can only replace units of its own province (or of the provinces merged into it)",
+                "một đơn vị chỉ có thể thay thế các đơn vị thuộc tỉnh của mình (hoặc các tỉnh đã sáp nhập vào)",
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// `unit.predecessors` as templates see it.
 pub fn predecessors_context(list: &[ResolvedPredecessor]) -> Value {
     Value::Array(
@@ -232,7 +286,7 @@ mod tests {
         let mut t = successor(vec![
             pred("tinh-37/ninh-binh", Level::Province, "37", None),
             pred("tinh-35/ha-nam", Level::Province, "35", None),
-            pred("tinh-01/phuc-xa", Level::Commune, "00001", None),
+            pred("tinh-35/quang-trung", Level::Commune, "13285", None),
         ]);
         t.spec.transition = Some(Transition {
             until: Some("2026-12-31".into()),
@@ -244,7 +298,7 @@ mod tests {
         assert_eq!(
             data["preds"],
             "tinh-35/ha-nam province 35 Tỉnh Hà Nam ha-nam 35 ha-nam 63 false,\
-             tinh-01/phuc-xa commune 00001 Phường Phúc Xá phuong-phuc-xa 01 ha-noi 63 false"
+             tinh-35/quang-trung commune 13285 Phường Quang Trung phuong-quang-trung 35 ha-nam 63 false"
         );
         // The -adopted placeholder: one key per value of each predecessor of another code.
         let names: Vec<&str> = r.generated_secrets.iter().map(|o| o.name()).collect();
@@ -254,7 +308,7 @@ mod tests {
         );
         let adopted = &r.generated_secrets[1].object;
         assert_eq!(adopted["stringData"]["35.token"], GENERATED_PLACEHOLDER);
-        assert_eq!(adopted["stringData"]["00001.token"], GENERATED_PLACEHOLDER);
+        assert_eq!(adopted["stringData"]["13285.token"], GENERATED_PLACEHOLDER);
         assert_eq!(
             adopted["metadata"]["annotations"][ANNOTATION_ADOPTED_SECRET],
             "api-key"
@@ -276,6 +330,37 @@ mod tests {
             )
             .unwrap();
         assert_eq!(in_place.hash, plain.hash);
+    }
+
+    #[test]
+    fn a_predecessor_of_another_province_is_refused() {
+        let p = platform();
+        // 79 Hồ Chí Minh did not become 37 Ninh Bình; 35 Hà Nam did.
+        let e = p
+            .render_tenant(
+                &successor(vec![
+                    pred("tinh-35/ha-nam", Level::Province, "35", None),
+                    pred("tinh-79/ho-chi-minh", Level::Province, "79", None),
+                ]),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].reason, "PredecessorOutsideProvince");
+        assert_eq!(e[0].pointer, "/spec/predecessors/1/code");
+        // The same division: the same province only.
+        let e = p
+            .render_tenant(
+                &successor(vec![pred(
+                    "tinh-01/ha-noi",
+                    Level::Province,
+                    "01",
+                    Some("34"),
+                )]),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e[0].reason, "PredecessorOutsideProvince");
     }
 
     #[test]
