@@ -582,6 +582,45 @@ pub fn replaced_by_same_names(ctx: &Context, tenant: &Tenant) -> Option<String> 
     })
 }
 
+/// The generated-secret step for one placeholder of a tenant: creates its Secret once, from
+/// the predecessor of the same unit code when there is one (byte for byte, or by claiming the
+/// very Secret when it has the same name), otherwise with fresh values. An `-adopted`
+/// placeholder is filled by [`retire_predecessors`], never here. Returns whether a write was
+/// made.
+pub async fn create_own_secret(
+    ctx: &Context,
+    rendered: &RenderedTenant,
+    placeholder: &DesiredObject,
+    spec: &crate::api::GeneratedSecret,
+    namespace: &str,
+) -> Result<bool, kube::Error> {
+    use super::secrets::{claim, create_from_predecessor, create_once};
+    let client = &ctx.client;
+    Ok(
+        match own_secret_source(ctx, rendered, placeholder, &spec.name) {
+            SecretSource::Adoption => false,
+            SecretSource::Generate => create_once(client, namespace, placeholder, spec).await?,
+            // The same name: the predecessor's Secret becomes this tenant's, values untouched.
+            SecretSource::Predecessor { secret, live } if secret == placeholder.name() => {
+                match claim(client, namespace, placeholder).await? {
+                    true => true,
+                    // Not there yet: the predecessor's reconcile creates it; claimed later.
+                    false if live => false,
+                    false => create_once(client, namespace, placeholder, spec).await?,
+                }
+            }
+            SecretSource::Predecessor { secret, live } => {
+                match create_from_predecessor(client, namespace, placeholder, &secret).await? {
+                    Some(wrote) => wrote,
+                    None if live => false,
+                    // The predecessor and its Secret are gone: nothing left to adopt.
+                    None => create_once(client, namespace, placeholder, spec).await?,
+                }
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

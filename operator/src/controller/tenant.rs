@@ -471,47 +471,10 @@ async fn create_generated_secrets(
         else {
             continue;
         };
-        let namespace = &platform.platform.spec.namespace;
         // A successor adopts its predecessor's values instead of generating new ones.
-        let wrote = match super::adoption::own_secret_source(ctx, rendered, placeholder, &spec.name)
-        {
-            super::adoption::SecretSource::Adoption => continue,
-            super::adoption::SecretSource::Generate => {
-                super::secrets::create_once(&ctx.client, namespace, placeholder, spec).await?
-            }
-            // The same name: the predecessor's Secret becomes this tenant's, values untouched.
-            super::adoption::SecretSource::Predecessor { secret, live }
-                if secret == placeholder.name() =>
-            {
-                match super::secrets::claim(&ctx.client, namespace, placeholder).await? {
-                    true => true,
-                    false if live => continue,
-                    false => {
-                        super::secrets::create_once(&ctx.client, namespace, placeholder, spec)
-                            .await?
-                    }
-                }
-            }
-            super::adoption::SecretSource::Predecessor { secret, live } => {
-                match super::secrets::create_from_predecessor(
-                    &ctx.client,
-                    namespace,
-                    placeholder,
-                    &secret,
-                )
-                .await?
-                {
-                    Some(wrote) => wrote,
-                    // Not there yet: the predecessor's reconcile creates it; adopted later.
-                    None if live => continue,
-                    // The predecessor and its Secret are gone: nothing left to adopt.
-                    None => {
-                        super::secrets::create_once(&ctx.client, namespace, placeholder, spec)
-                            .await?
-                    }
-                }
-            }
-        };
+        let namespace = &platform.platform.spec.namespace;
+        let wrote =
+            super::adoption::create_own_secret(ctx, rendered, placeholder, spec, namespace).await?;
         if wrote {
             ctx.metrics.write("create");
             created += 1;
