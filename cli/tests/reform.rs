@@ -19,7 +19,9 @@ fn json_of(args: &[&str]) -> (i32, Value) {
 
 #[test]
 fn an_open_plan_lists_its_conflicts_with_file_and_line_and_exits_1() {
-    let (code, plan) = json_of(&["reform", "plan", "--from", "63", "--to", "34", "-o", "json", BEFORE]);
+    let (code, plan) = json_of(&[
+        "reform", "plan", "--from", "63", "--to", "34", "-o", "json", BEFORE,
+    ]);
     assert_eq!(code, 1);
     assert_eq!(plan["from"], "63");
     assert_eq!(plan["to"], "34");
@@ -60,7 +62,11 @@ fn an_open_plan_lists_its_conflicts_with_file_and_line_and_exits_1() {
         .filter(|s| s["unit"]["level"] == "commune")
         .collect();
     assert_eq!(communes.len(), 124);
-    assert!(communes.iter().all(|s| s["tenantSet"] == "tinh-08/xa-phuong-tuyen-quang-34"));
+    assert!(
+        communes
+            .iter()
+            .all(|s| s["tenantSet"] == "tinh-08/xa-phuong-tuyen-quang-34")
+    );
     assert!(!plan["splits"].as_array().unwrap().is_empty());
     // 02482 Xã Phú Thịnh has no row in the official mapping.
     assert_eq!(plan["unmapped"][0]["code"], "02482");
@@ -76,23 +82,43 @@ fn resolving_and_assigning_completes_the_plan_and_out_is_rerunnable() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("notes.yaml"), "# mine\n").unwrap();
     let args = [
-        "reform", "plan", "--resolve", RESOLVE, "--assign", "02482=02494",
-        "--transition-until", "2026-12-31", "--out", out_s, BEFORE,
+        "reform",
+        "plan",
+        "--resolve",
+        RESOLVE,
+        "--assign",
+        "02482=02494",
+        "--transition-until",
+        "2026-12-31",
+        "--out",
+        out_s,
+        BEFORE,
     ];
     let r = run(&args);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("conflicts                  3 (3 resolved, 0 open)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("conflicts                  3 (3 resolved, 0 open)"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("khaibao approve reform"), "{}", r.stdout);
     let first = std::fs::read_to_string(out.join("08-tuyen-quang.yaml")).unwrap();
     assert!(first.contains("until: 2026-12-31") || first.contains("until: \"2026-12-31\""));
     assert!(out.join("reform-plan.json").exists());
-    assert_eq!(std::fs::read_to_string(out.join("notes.yaml")).unwrap(), "# mine\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.yaml")).unwrap(),
+        "# mine\n"
+    );
     // What the plan wrote passes the same checks `khaibao apply` makes.
     let v = run(&["validate", out_s]);
     assert_eq!(v.code, 0, "{}", v.stderr);
     // Run again: the same files, byte for byte.
     assert_eq!(run(&args).code, 0);
-    assert_eq!(std::fs::read_to_string(out.join("08-tuyen-quang.yaml")).unwrap(), first);
+    assert_eq!(
+        std::fs::read_to_string(out.join("08-tuyen-quang.yaml")).unwrap(),
+        first
+    );
 }
 
 #[test]
@@ -108,17 +134,30 @@ fn the_table_speaks_vietnamese_too() {
 fn usage_errors_exit_2_and_say_what_to_change() {
     let cases: &[(&[&str], &str)] = &[
         (&["reform", "plan", "--from", "64", BEFORE], "use 63 or 34"),
-        (&["reform", "plan", "--from", "34", "--to", "63", BEFORE], "plans go forward"),
+        (
+            &["reform", "plan", "--from", "34", "--to", "63", BEFORE],
+            "plans go forward",
+        ),
         (&["reform", "plan"], "--cluster"),
         (&["reform", "plan", "--assign", "02482", BEFORE], "OLD=NEW"),
-        (&["reform", "plan", "--transition-until", "31/12/2026", BEFORE], "YYYY-MM-DD"),
-        (&["reform", "plan", "--resolve", "no/such/file.yaml", BEFORE], "cannot read"),
+        (
+            &["reform", "plan", "--transition-until", "31/12/2026", BEFORE],
+            "YYYY-MM-DD",
+        ),
+        (
+            &["reform", "plan", "--resolve", "no/such/file.yaml", BEFORE],
+            "cannot read",
+        ),
         (&["reform", "plan", "no/such/folder"], "no/such/folder"),
     ];
     for (args, says) in cases {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains(says), "{args:?} should say {says:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(says),
+            "{args:?} should say {says:?}: {}",
+            r.stderr
+        );
     }
 }
 
@@ -127,17 +166,44 @@ fn a_malformed_resolve_file_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("resolve.yaml");
     std::fs::write(&file, "tinh-08/tuyen-quang:\n  contact/hotline: \"1\"\n").unwrap();
-    let r = run(&["reform", "plan", "--resolve", file.to_str().unwrap(), BEFORE]);
+    let r = run(&[
+        "reform",
+        "plan",
+        "--resolve",
+        file.to_str().unwrap(),
+        BEFORE,
+    ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains(":2: \"contact/hotline\" is not a JSON pointer"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(":2: \"contact/hotline\" is not a JSON pointer"),
+        "{}",
+        r.stderr
+    );
     std::fs::write(&file, "tinh-08/tuyen-quang: [\n").unwrap();
-    let r = run(&["reform", "plan", "--resolve", file.to_str().unwrap(), BEFORE]);
+    let r = run(&[
+        "reform",
+        "plan",
+        "--resolve",
+        file.to_str().unwrap(),
+        BEFORE,
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("invalid YAML"), "{}", r.stderr);
     std::fs::write(&file, "tinh-02/ha-giang:\n  /contact/hotline: \"1\"\n").unwrap();
-    let r = run(&["reform", "plan", "--resolve", file.to_str().unwrap(), BEFORE]);
+    let r = run(&[
+        "reform",
+        "plan",
+        "--resolve",
+        file.to_str().unwrap(),
+        BEFORE,
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("tinh-02/ha-giang, which is no successor"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("tinh-02/ha-giang, which is no successor"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use khaibao::diagnostics::Lang;
+use khaibao::diagnostics::{Lang, Text};
 
 use super::{INVALID, invalid_reports, load};
 use crate::Global;
@@ -45,18 +45,40 @@ pub fn run(g: &Global, paths: &[PathBuf]) -> u8 {
 /// 63-province division), located like errors and in reading order. They never change the exit
 /// code: what they report still works, it is only out of date.
 pub fn warning_reports(inputs: &Inputs, fleet: &Fleet) -> Vec<Report> {
-    let mut reports: Vec<Report> = fleet
-        .outcomes
-        .iter()
-        .filter_map(|o| Some((&inputs.tenants[o.index], o.result.as_ref().ok()?)))
-        .flat_map(|(t, rendered)| {
-            rendered
-                .unit
-                .warnings
-                .iter()
-                .map(move |d| locate(inputs, d, Some(t), None, None))
-        })
-        .collect();
+    // A fleet still on the 63-province division warns once per tenant: past a few of one kind,
+    // a count says the rest (locating ten thousand warnings costs more than rendering them).
+    let mut seen: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut reports: Vec<Report> = Vec::new();
+    for o in &fleet.outcomes {
+        let Ok(rendered) = &o.result else { continue };
+        let t = &inputs.tenants[o.index];
+        for d in &rendered.unit.warnings {
+            let n = seen.entry(d.reason).or_default();
+            *n += 1;
+            if *n <= WARNINGS_PER_REASON {
+                reports.push(locate(inputs, d, Some(t), None, None));
+            }
+        }
+    }
     sort_by_place(&mut reports);
+    for (reason, n) in seen {
+        if n > WARNINGS_PER_REASON {
+            let more = n - WARNINGS_PER_REASON;
+            reports.push(Report {
+                path: None,
+                location: None,
+                tenant: None,
+                reason,
+                message: Text::new(
+                    format!("… and {more} more tenant(s) with the same warning ({reason})"),
+                    format!("… và {more} đơn vị khác có cùng cảnh báo ({reason})"),
+                ),
+                hint: None,
+            });
+        }
+    }
     reports
 }
+
+/// How many warnings of one reason are printed before a count stands for the rest.
+const WARNINGS_PER_REASON: usize = 5;
