@@ -463,3 +463,37 @@ fn drill_down(
     }
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use khaibao::api::{Platform, PlatformStatus, ReformStatus};
+
+    #[test]
+    fn reforms_in_progress_are_summarized_and_finished_ones_left_out() {
+        let mut p = Platform::new("dichvucong", Default::default());
+        let reform = |plan: &str, phase: &str| ReformStatus {
+            plan: plan.into(),
+            phase: phase.into(),
+            successors: 34,
+            successors_ready: 34,
+            predecessors_retired: 20,
+            predecessors_pending: 9,
+            message: Some("approve with: khaibao approve reform p1 --platform dichvucong".into()),
+        };
+        p.status = Some(PlatformStatus {
+            reforms: vec![reform("p1", "AwaitingApproval"), reform("p0", "Complete")],
+            ..Default::default()
+        });
+        let summary = super::summarize(&[p], &[]);
+        let reforms = summary[0]["reforms"].as_array().unwrap();
+        assert_eq!(reforms.len(), 1);
+        assert_eq!(reforms[0]["plan"], "p1");
+        assert_eq!(
+            (
+                &reforms[0]["predecessorsRetired"],
+                &reforms[0]["predecessorsPending"]
+            ),
+            (&serde_json::json!(20), &serde_json::json!(9))
+        );
+    }
+}
