@@ -15,7 +15,10 @@
 mod controlplane;
 mod fixtures;
 mod operator;
+pub mod province_policy;
+pub mod reform;
 pub mod scale;
+pub mod timeline;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
