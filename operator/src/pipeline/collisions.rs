@@ -1,6 +1,8 @@
 //! Conflicts between tenants of one platform: the same unit declared twice, the same object name
 //! or the same Ingress host rendered by two tenants. The later tenant (in the order given) is
-//! refused and told which tenant holds the name; nothing is overwritten.
+//! refused and told which tenant holds the name; nothing is overwritten. A successor and the
+//! predecessor it replaces share names and hosts on purpose (until the predecessor is retired):
+//! no conflict between them.
 
 use std::collections::HashMap;
 
@@ -14,8 +16,14 @@ pub fn find_collisions(tenants: &[&RenderedTenant]) -> Vec<(usize, Diagnostic)> 
     let mut units: HashMap<(&str, &str), usize> = HashMap::new();
     let mut objects: HashMap<(&str, &str), usize> = HashMap::new();
     let mut hosts: HashMap<&str, usize> = HashMap::new();
+    let key = |j: usize| format!("{}/{}", tenants[j].namespace, tenants[j].name);
+    let lists = |a: usize, b: usize| {
+        let k = key(b);
+        tenants[a].predecessors.iter().any(|p| p.tenant == k)
+    };
+    let replaces = |a: usize, b: usize| lists(a, b) || lists(b, a);
     for (i, t) in tenants.iter().enumerate() {
-        let holder = |j: usize| format!("{}/{}", tenants[j].namespace, tenants[j].name);
+        let holder = key;
         if let Some(&j) = units.get(&(t.unit.division.as_str(), t.unit.code.as_str())) {
             out.push((
                 i,
@@ -40,7 +48,10 @@ pub fn find_collisions(tenants: &[&RenderedTenant]) -> Vec<(usize, Diagnostic)> 
         units.insert((t.unit.division.as_str(), t.unit.code.as_str()), i);
         let mut refused = false;
         for o in t.objects.iter().chain(&t.generated_secrets) {
-            if let Some(&j) = objects.get(&(o.kind(), o.name())) {
+            if let Some(&j) = objects
+                .get(&(o.kind(), o.name()))
+                .filter(|&&j| !replaces(i, j))
+            {
                 out.push((
                     i,
                     conflict(
@@ -68,7 +79,7 @@ pub fn find_collisions(tenants: &[&RenderedTenant]) -> Vec<(usize, Diagnostic)> 
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 for host in rules.iter().filter_map(|r| r["host"].as_str()) {
-                    if let Some(&j) = hosts.get(host).filter(|&&j| j != i) {
+                    if let Some(&j) = hosts.get(host).filter(|&&j| j != i && !replaces(i, j)) {
                         out.push((
                             i,
                             conflict(

@@ -364,6 +364,36 @@ mod tests {
     }
 
     #[test]
+    fn a_successor_and_its_predecessor_do_not_collide() {
+        let p = platform();
+        let lung_cu = |ns: &str, province: &str, division: &str| {
+            let mut t = successor(vec![]);
+            t.metadata.namespace = Some(ns.into());
+            t.metadata.name = Some("xa-lung-cu".into());
+            t.spec.unit = UnitRef {
+                level: Level::Commune,
+                code: "00715".into(),
+                name: "Xã Lũng Cú".into(),
+                province_code: Some(province.into()),
+                division: Some(division.into()),
+            };
+            t
+        };
+        let old = p
+            .render_tenant(&lung_cu("tinh-02", "02", "63"), None)
+            .unwrap();
+        let mut new = lung_cu("tinh-08", "08", "34");
+        let other = p.render_tenant(&new, None).unwrap();
+        // Same object names: a conflict between two unrelated tenants...
+        assert_eq!(crate::pipeline::find_collisions(&[&old, &other]).len(), 1);
+        // ...and none when one replaces the other.
+        new.spec.predecessors = vec![pred("tinh-02/xa-lung-cu", Level::Commune, "00715", None)];
+        let successor = p.render_tenant(&new, None).unwrap();
+        assert!(crate::pipeline::find_collisions(&[&old, &successor]).is_empty());
+        assert!(crate::pipeline::find_collisions(&[&successor, &old]).is_empty());
+    }
+
+    #[test]
     fn unknown_predecessors_are_refused() {
         let p = platform();
         let e = p
