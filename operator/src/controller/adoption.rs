@@ -456,7 +456,18 @@ async fn adopt_secrets(
             sources.insert(resolved.code.clone(), (p.tenant.clone(), resolved.stem()));
         }
     }
-    if sources.is_empty() {
+    // With nothing left to copy, an -adopted Secret still missing (deleted by hand after its
+    // predecessors were retired) is created empty: desired, it would otherwise be re-applied for.
+    let adopted_missing = rendered
+        .generated_secrets
+        .iter()
+        .filter(|o| is_adopted_placeholder(o))
+        .any(|o| {
+            !owned
+                .iter()
+                .any(|m| &*m.kind == "Secret" && &*m.name == o.name())
+        });
+    if sources.is_empty() && !adopted_missing {
         return Ok(adopted);
     }
     // Each -adopted Secret must hold every predecessor's values before that one is retired.
