@@ -16,6 +16,7 @@ mod reforms;
 mod revisions;
 mod rollouts;
 mod secrets;
+mod set_succession;
 mod tenant;
 mod tenant_set;
 mod unit_index;
