@@ -42,6 +42,8 @@ const TUYEN_QUANG_GROUP: &str = "so-tttt-tuyen-quang";
 const TUYEN_QUANG_USER: &str = "chuyenvien@tuyenquang.gov.vn";
 /// Waits at the scale of a few hundred tenants on 2 shared cores.
 const FLEET_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the whole plan may take to be Ready and held once the guard first holds it.
+const HELD_TIMEOUT: Duration = Duration::from_secs(240);
 
 #[test]
 fn the_63_provinces_become_34_without_losing_a_value_a_secret_or_a_host_name() {
@@ -117,20 +119,31 @@ fn the_63_provinces_become_34_without_losing_a_value_a_secret_or_a_host_name() {
         })
         .await;
         findings.check("the plan waits for approval", held.map(drop));
-        let status = reform_status(&client, PLATFORM, plan.id()).await?;
-        eprintln!("[reform] {:.1?} after apply: {status:?}", applied.elapsed());
+        eprintln!(
+            "[reform] {:.1?} after apply: {:?}",
+            applied.elapsed(),
+            reform_status(&client, PLATFORM, plan.id()).await?
+        );
+        // The whole plan held: every successor counted and Ready, still waiting.
+        let whole = wait_until("the whole plan Ready and held", HELD_TIMEOUT, async || {
+            let r = reform_status(&client, PLATFORM, plan.id()).await?;
+            let r = r.context("no reforms[] entry")?;
+            ensure!(
+                r.phase == "AwaitingApproval"
+                    && r.successors as usize == successors.len()
+                    && r.successors_ready == r.successors,
+                "{} successors ({} Ready) counted, the plan has {}; phase {}",
+                r.successors,
+                r.successors_ready,
+                successors.len(),
+                r.phase
+            );
+            Ok(())
+        })
+        .await;
         findings.check(
-            "the operator counts the plan's successors",
-            (|| {
-                let r = status.as_ref().context("no reforms[] entry")?;
-                ensure!(
-                    r.successors as usize == successors.len(),
-                    "{} successors, the plan has {}",
-                    r.successors,
-                    successors.len()
-                );
-                Ok(())
-            })(),
+            "the operator holds the whole plan, every successor Ready",
+            whole.map(drop),
         );
         // Held: a few seconds later not one predecessor has been touched, and each still serves.
         tokio::time::sleep(Duration::from_secs(3)).await;

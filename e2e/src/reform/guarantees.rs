@@ -62,30 +62,30 @@ pub async fn predecessors_ready(client: &Client, keys: &BTreeSet<String>) -> any
     let tenants = Api::<Tenant>::all(client.clone())
         .list(&ListParams::default())
         .await?;
-    let failing: Vec<String> = tenants
+    // Reason → (how many, one example); tenants being deleted are another guarantee's.
+    let mut failing: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for t in tenants
         .iter()
-        .filter(|t| {
-            keys.contains(&format!(
-                "{}/{}",
-                t.namespace().unwrap_or_default(),
-                t.name_any()
-            ))
-        })
-        .filter(|t| !tenant_ready(t))
-        .map(|t| {
-            format!(
-                "{}/{}: {}",
-                t.namespace().unwrap_or_default(),
-                t.name_any(),
-                conditions_summary(t)
-            )
-        })
-        .collect();
+        .filter(|t| t.metadata.deletion_timestamp.is_none())
+    {
+        let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+        if !keys.contains(&key) || tenant_ready(t) {
+            continue;
+        }
+        let reason = t
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map_or("NoStatus".to_string(), |c| c.reason.clone());
+        let entry = failing.entry(reason).or_insert((0, String::new()));
+        entry.0 += 1;
+        if entry.1.is_empty() {
+            entry.1 = format!("{key}: {}", conditions_summary(t));
+        }
+    }
     ensure!(
         failing.is_empty(),
-        "{} not Ready, e.g. {:?}",
-        failing.len(),
-        failing.first()
+        "predecessors not Ready, by reason: {failing:?}"
     );
     Ok(())
 }
@@ -157,13 +157,23 @@ pub fn assert_retired_in_order(
                 continue;
             };
             if *deleted < approved {
-                wrong.push(format!("{}: deleted before the approval", p.tenant));
-            }
-            if ready.is_none_or(|r| r > deleted) {
                 wrong.push(format!(
-                    "{}: deleted before its successor {key} was Ready",
-                    p.tenant
+                    "{}: deleted {:?} before the approval",
+                    p.tenant,
+                    approved - *deleted
                 ));
+            }
+            match ready {
+                None => wrong.push(format!(
+                    "{}: deleted, its successor {key} never seen Ready",
+                    p.tenant
+                )),
+                Some(r) if r > deleted => wrong.push(format!(
+                    "{}: deleted {:?} before its successor {key} was Ready",
+                    p.tenant,
+                    *r - *deleted
+                )),
+                Some(_) => {}
             }
         }
     }
@@ -286,7 +296,9 @@ pub fn assert_secrets_kept(
                 wrong.push(format!("{key}: predecessor {} had no api-key", p.tenant));
                 continue;
             };
-            if p.tenant == key || p.code == unit.code {
+            // The predecessor of the successor's code gives it its own Secret; every other
+            // one (the successor itself too, updated in place under a new code) is adopted.
+            if p.code == unit.code {
                 if own != old {
                     wrong.push(format!(
                         "{key}: {stem}-{API_KEY} differs from {}'s",
@@ -301,8 +313,13 @@ pub fn assert_secrets_kept(
                     .as_ref()
                     .and_then(|(_, d)| d.get(&format!("{}.{k}", p.code)));
                 if adopted != Some(v) {
+                    let in_place = if p.tenant == key {
+                        format!(" (updated in place from code {})", p.code)
+                    } else {
+                        String::new()
+                    };
                     wrong.push(format!(
-                        "{key}: {stem}-{API_KEY}-adopted[{}.{k}] is not {}'s",
+                        "{key}{in_place}: {stem}-{API_KEY}-adopted[{}.{k}] is not {}'s",
                         p.code, p.tenant
                     ));
                 }
