@@ -147,6 +147,9 @@ pub struct Facts {
     pub partial: bool,
     /// Every other successor listing the predecessor (the parts of a divided unit) is Ready.
     pub others_ready: bool,
+    /// Live communes still inherit from the predecessor (a province): retiring it first would
+    /// leave them without their parent's values until their own successors take over.
+    pub live_children: usize,
 }
 
 /// The rule, in order: Ready first, then the plan's approval, the secrets, the other parts.
@@ -180,6 +183,14 @@ pub fn decide(predecessor: &str, f: &Facts) -> Decision {
         wait(
             "AwaitingOtherSuccessors",
             format!("{predecessor} is retired once every successor of its parts is Ready"),
+        )
+    } else if f.live_children > 0 {
+        wait(
+            "AwaitingChildren",
+            format!(
+                "{predecessor} is retired once the {} commune(s) inheriting from it are retired or re-parented",
+                f.live_children
+            ),
         )
     } else {
         Decision::Retire
@@ -346,12 +357,18 @@ pub async fn retire_predecessors(
                             .and_then(|t| t.status.clone())
                             .is_some_and(|st| status::is_true(&st.conditions, READY))
                     });
+                let live_children = super::tenant::children_of(t, &ctx.tenants)
+                    .iter()
+                    .filter_map(|r| ctx.tenants.get(r))
+                    .filter(|c| c.metadata.deletion_timestamp.is_none())
+                    .count();
                 let facts = Facts {
                     ready,
                     held,
                     secrets_adopted: adopted.contains(&p.tenant),
                     partial: p.partial,
                     others_ready,
+                    live_children,
                 };
                 match decide(&p.tenant, &facts) {
                     Decision::Retire => retire(ctx, tenant, t).await?,
@@ -717,6 +734,7 @@ mod tests {
             secrets_adopted: true,
             partial: false,
             others_ready: true,
+            live_children: 0,
         };
         assert_eq!(decide("a/b", &all), Decision::Retire);
         let reason = |f: Facts| match decide("a/b", &f) {
@@ -751,6 +769,14 @@ mod tests {
                 ..all
             }),
             "AwaitingOtherSuccessors"
+        );
+        // A province goes after the communes that inherit from it.
+        assert_eq!(
+            reason(Facts {
+                live_children: 3,
+                ..all
+            }),
+            "AwaitingChildren"
         );
     }
 
