@@ -5,6 +5,9 @@
 //! the same successors changes nothing and a killed operator resumes where it was. It must never
 //! delete a predecessor before the successor serves its host names and holds its secrets, nor
 //! one on another platform or in a cycle.
+//!
+//! Over 500 lines: the adoption rules, the steps that carry them out and their tests (~190 lines)
+//! are one concern, read together.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

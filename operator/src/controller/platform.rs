@@ -6,18 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{Instrument, info, info_span};
 
+use super::runtime::{RetryBackoff, Shutdown, backoff_key, error_policy, record};
+use super::watches::{OwnedEvents, Watches, next};
 use super::writes::publish;
 use super::{Context, Error, finalizers, revisions, rollouts};
 use crate::api::{FailingTenant, Level, Platform, PlatformStatus, ProvinceCounts, Tenant};
 use crate::cluster::{FIELD_MANAGER, apply_object_meta};
+use crate::pipeline::ANNOTATION_OWNER;
 use crate::status::{self, READY};
 
 pub const FINALIZER: &str = "khaibao.dev/platform-in-use";
@@ -309,3 +314,58 @@ async fn patch_status_if_changed(
     }
     super::writes::patch_status_if_changed(api, ctx, name, old, &new).await
 }
+
+/// The Platform controller: woken by its platform, its shared objects, and its tenants'
+/// changes (debounced, so that a wave of tenants is counted once), two platforms at a time.
+pub(super) fn controller(
+    ctx: &Arc<Context>,
+    watches: &mut Watches,
+    owned: &mut [OwnedEvents],
+    shutdown: &Shutdown,
+) -> impl Future<Output = ()> + use<> {
+    let mut platform_controller =
+        Controller::for_stream(next(&mut watches.platform_events), ctx.platforms.clone());
+    // A shared object edited or deleted by hand wakes its platform.
+    for kind in owned.iter_mut() {
+        platform_controller = platform_controller.watches_stream_with(
+            next(&mut kind.streams),
+            |o| owner_platform(&o.metadata),
+            kind.ar.clone(),
+        );
+    }
+    // Tenant changes update their platform's counts and rollout (debounced below).
+    platform_controller = platform_controller
+        .watches_stream(next(&mut watches.tenant_events), |t: Tenant| {
+            Some(ObjectRef::new(&t.spec.platform))
+        });
+    platform_controller
+        .trigger_backoff(RetryBackoff::new())
+        .with_config(
+            controller::Config::default()
+                .concurrency(2)
+                .debounce(PLATFORM_DEBOUNCE),
+        )
+        .graceful_shutdown_on(shutdown.requested())
+        .run(reconcile_platform, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+}
+
+async fn reconcile_platform(p: Arc<Platform>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = backoff_key(p.as_ref());
+    let span = info_span!("reconcile", platform = %p.name_any());
+    let started = std::time::Instant::now();
+    let result = reconcile(p, ctx.clone()).instrument(span).await;
+    record(&ctx, "platform", &key, started, &result);
+    result
+}
+
+/// Maps a shared object (by its owner annotation) to the platform to reconcile.
+fn owner_platform(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Platform>> {
+    let owner = meta.annotations.as_ref()?.get(ANNOTATION_OWNER)?;
+    Some(ObjectRef::new(owner.strip_prefix("platform/")?))
+}
+
+/// How long a Platform waits for its tenants' changes to settle before it counts them (and
+/// decides whether a rollout wave is done). Every wave of a rollout waits this long at least
+/// once: at a second, eleven waves of 100 tenants spent more time waiting than rendering.
+const PLATFORM_DEBOUNCE: Duration = Duration::from_millis(250);

@@ -8,14 +8,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{Instrument, info, info_span};
 
+use super::runtime::{RetryBackoff, Shutdown, backoff_key, error_policy, object_key, record};
+use super::watches::{Watches, next};
 use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error};
 use crate::api::{Tenant, TenantSet};
@@ -306,4 +310,38 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     }
     patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// The TenantSet controller, two sets at a time. TenantSets own their Tenants through
+/// ownerReferences: a Tenant change wakes its set (debounced by a second).
+pub(super) fn controller(
+    ctx: &Arc<Context>,
+    watches: &mut Watches,
+    shutdown: &Shutdown,
+) -> impl Future<Output = ()> + use<> {
+    Controller::new(
+        Api::<TenantSet>::all(ctx.client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    // From the one Tenant watch: a second watch of every Tenant would have the API server send
+    // each of the fleet's writes twice.
+    .owns_stream(next(&mut watches.tenant_events))
+    .trigger_backoff(RetryBackoff::new())
+    .with_config(
+        controller::Config::default()
+            .concurrency(2)
+            .debounce(Duration::from_secs(1)),
+    )
+    .graceful_shutdown_on(shutdown.requested())
+    .run(reconcile_tenant_set, error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()))
+}
+
+async fn reconcile_tenant_set(s: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = backoff_key(s.as_ref());
+    let span = info_span!("reconcile", tenantset = %object_key(s.as_ref()));
+    let started = std::time::Instant::now();
+    let result = reconcile(s, ctx.clone()).instrument(span).await;
+    record(&ctx, "tenantset", &key, started, &result);
+    result
 }

@@ -87,7 +87,7 @@ where
     {
         return Ok(());
     }
-    let patch = super::merge_patch(&old, &new);
+    let patch = merge_patch(&old, &new);
     let stored = api
         .patch_status(
             name,
@@ -100,4 +100,52 @@ where
     ctx.remember_written_status(key, &new, WRITTEN_STATUS_TRUSTED);
     ctx.metrics.write("patch_status");
     Ok(())
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`. Serializing `new` alone is not
+/// enough: fields it no longer has (a cleared `lastError`, a tenant count that went away) would
+/// stay in the cluster, the stored status would never equal the computed one, and every
+/// reconcile would write it again.
+fn merge_patch(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_patch(ov, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys().filter(|k| !n.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_status_patch_removes_what_the_new_status_no_longer_has() {
+        let old = json!({"revision": "a", "lastError": "boom", "tenants": {"ready": 1, "provinceReady": 1},
+                         "conditions": [{"type": "Ready", "status": "False"}]});
+        let new = json!({"revision": "a", "tenants": {"ready": 0},
+                         "conditions": [{"type": "Ready", "status": "True"}]});
+        assert_eq!(
+            super::merge_patch(&old, &new),
+            json!({"lastError": null, "tenants": {"ready": 0, "provinceReady": null},
+                   "conditions": [{"type": "Ready", "status": "True"}]})
+        );
+        assert_eq!(super::merge_patch(&new, &new), json!({}));
+    }
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 
-use super::Context;
+use crate::controller::Context;
 
 pub async fn serve(addr: SocketAddr, ctx: Arc<Context>) -> std::io::Result<()> {
     let app = Router::new()

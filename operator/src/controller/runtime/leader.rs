@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use super::Settings;
+use crate::controller::Settings;
 
 /// Seconds a Lease stays valid without renewal; a dead leader is replaced after about this long.
 const LEASE_SECONDS: u64 = 15;
