@@ -4,9 +4,9 @@
 //! whose tenants no Ready successor replaces.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::{Resource, ResourceExt};
 use kube::api::{Api, DeleteParams, Patch};
 use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::info;
 
