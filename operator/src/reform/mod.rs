@@ -471,6 +471,15 @@ fn key_of(ns: &Option<String>, name: &Option<String>) -> String {
     )
 }
 
+/// `namespace/name` of a manifest the plan wrote.
+pub fn manifest_key(d: &Value) -> String {
+    format!(
+        "{}/{}",
+        d["metadata"]["namespace"].as_str().unwrap_or_default(),
+        d["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
 fn tenant_spec_json(t: &Tenant) -> Value {
     json!(t.spec)
 }
@@ -505,6 +514,18 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Merges the contributions for successor `key`, recording its conflicts.
+    fn merge_for(&mut self, key: &str, contributions: &[merge::Contribution<'_>]) -> Value {
+        let (values, leaf_conflicts) = merge::merge(contributions);
+        self.conflicts
+            .extend(leaf_conflicts.into_iter().map(|leaf| Conflict {
+                successor: key.to_string(),
+                leaf,
+                resolved: None,
+            }));
+        values
+    }
+
     /// The old tenants of one new unit, winner first: the one whose code the new unit reuses,
     /// then by code.
     fn ranked(&self, code: &str, members: &[usize]) -> Vec<usize> {
@@ -590,13 +611,7 @@ impl Builder<'_> {
                 }
             })
             .collect();
-        let (values, leaf_conflicts) = merge::merge(&contributions);
-        self.conflicts
-            .extend(leaf_conflicts.into_iter().map(|leaf| Conflict {
-                successor: key.clone(),
-                leaf,
-                resolved: None,
-            }));
+        let values = self.merge_for(&key, &contributions);
         let mut labels: BTreeMap<String, String> = winner
             .labels
             .iter()
@@ -692,13 +707,7 @@ impl Builder<'_> {
                 values: &self.sets[s].values,
             })
             .collect();
-        let (values, leaf_conflicts) = merge::merge(&contributions);
-        self.conflicts
-            .extend(leaf_conflicts.into_iter().map(|leaf| Conflict {
-                successor: key.clone(),
-                leaf,
-                resolved: None,
-            }));
+        let values = self.merge_for(&key, &contributions);
         let wanted: BTreeSet<&str> = unit_groups.iter().map(|(c, _)| c.as_str()).collect();
         let all: Vec<&str> = target
             .communes_of(province)
@@ -827,11 +836,7 @@ impl Builder<'_> {
     fn check_against_current(&mut self, current: &BTreeMap<String, (usize, Value)>) {
         for docs in self.manifests.values() {
             for d in docs {
-                let key = format!(
-                    "{}/{}",
-                    d["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    d["metadata"]["name"].as_str().unwrap_or_default()
-                );
+                let key = manifest_key(d);
                 let Some((source, existing)) = current.get(&key) else {
                     continue;
                 };
@@ -861,13 +866,7 @@ impl Builder<'_> {
             .values()
             .flatten()
             .filter(|d| d["kind"] != "Namespace")
-            .map(|d| {
-                format!(
-                    "{}/{}",
-                    d["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    d["metadata"]["name"].as_str().unwrap_or_default()
-                )
-            })
+            .map(|d| manifest_key(d))
             .collect();
         for (successor, paths) in &self.request.resolutions {
             if !known.contains(successor) {
@@ -885,11 +884,7 @@ impl Builder<'_> {
             }
             for docs in self.manifests.values_mut() {
                 for d in docs.iter_mut() {
-                    let key = format!(
-                        "{}/{}",
-                        d["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        d["metadata"]["name"].as_str().unwrap_or_default()
-                    );
+                    let key = manifest_key(d);
                     if key != *successor {
                         continue;
                     }

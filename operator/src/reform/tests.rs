@@ -90,16 +90,7 @@ fn assert_nothing_dropped(sources: &[Source], plan: &Plan) {
         .values()
         .flatten()
         .filter(|d| d["kind"] != "Namespace")
-        .map(|d| {
-            (
-                format!(
-                    "{}/{}",
-                    d["metadata"]["namespace"].as_str().unwrap(),
-                    d["metadata"]["name"].as_str().unwrap()
-                ),
-                d["spec"]["values"].clone(),
-            )
-        })
+        .map(|d| (manifest_key(d), d["spec"]["values"].clone()))
         .collect();
     for s in sources {
         let (key, values) = match s {
@@ -138,11 +129,7 @@ fn assert_nothing_dropped(sources: &[Source], plan: &Plan) {
                 .unwrap()
                 .contains(&json!(key))
             {
-                mine.push(format!(
-                    "{}/{}",
-                    d["metadata"]["namespace"].as_str().unwrap(),
-                    d["metadata"]["name"].as_str().unwrap()
-                ));
+                mine.push(manifest_key(d));
             }
         }
         assert!(!mine.is_empty(), "{key} has no successor");
