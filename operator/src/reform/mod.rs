@@ -866,7 +866,7 @@ impl Builder<'_> {
             .values()
             .flatten()
             .filter(|d| d["kind"] != "Namespace")
-            .map(|d| manifest_key(d))
+            .map(manifest_key)
             .collect();
         for (successor, paths) in &self.request.resolutions {
             if !known.contains(successor) {
