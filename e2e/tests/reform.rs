@@ -197,6 +197,19 @@ fn the_63_provinces_become_34_without_losing_a_value_a_secret_or_a_host_name() {
         if let Err(e) = done {
             let now = Instant::now();
             findings.check("no host-name gap so far", coverage.read(|c| c.no_gap(now)));
+            let ready: Vec<Instant> = lifecycle.read(|l| {
+                let at = successors
+                    .keys()
+                    .filter_map(|k| l.ready_as_successor.get(k));
+                at.copied().collect()
+            });
+            eprintln!(
+                "[reform] timings so far: plan {plan_took:.2?} (three runs); {}/{} successors \
+                 Ready, the last {:.1?} after apply",
+                ready.len(),
+                successors.len(),
+                ready.iter().max().map(|at| *at - applied)
+            );
             return findings.fatal(e);
         }
         let (all_retired, after_approval) = (applied.elapsed(), approved.elapsed());
