@@ -7,6 +7,7 @@
 mod fleet;
 mod offline;
 mod profile;
+mod reform;
 mod report;
 mod runs;
 
@@ -78,6 +79,24 @@ struct Args {
     /// this folder (`perf report -i DIR/<phase>-<size>-<process>.data`).
     #[arg(long)]
     perf_dir: Option<PathBuf>,
+    /// Sizes at which a converged 63-division fleet is moved to the 34-province division
+    /// (`khaibao reform plan`, `khaibao apply`, `khaibao approve reform`), of 1k (whole merged
+    /// provinces, 1,010 tenants) and 10.1k (every unit, 10,114 tenants).
+    #[arg(long, value_delimiter = ',', default_value = "1k,10.1k")]
+    reform_sizes: Vec<String>,
+    /// Skip the reform (the move and the planner offline).
+    #[arg(long)]
+    no_reform: bool,
+    /// Run only the reform (no cold convergence, peers or offline `khaibao test`): the
+    /// main section of BENCHMARKS.md is left as it is.
+    #[arg(long)]
+    only_reform: bool,
+    /// How long one move may take before it is reported as unfinished (with what is stuck).
+    #[arg(long, default_value_t = 1800)]
+    reform_timeout_seconds: u64,
+    /// Timed runs of the planner offline over all 10,114 tenant files (after a warm-up).
+    #[arg(long, default_value_t = 3)]
+    reform_plan_runs: usize,
 }
 
 fn release_bin(name: &str) -> PathBuf {
@@ -99,10 +118,101 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run(args))
+    rt.block_on(async {
+        if !args.only_reform {
+            run(&args).await?;
+        }
+        if !args.no_reform {
+            run_reform(&args).await?;
+        }
+        Ok(())
+    })
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The reform part: the planner offline over every tenant file, then one move per size.
+async fn run_reform(args: &Args) -> anyhow::Result<()> {
+    let root = khaibao_e2e::workspace_root();
+    let load_before = loadavg();
+    let cli = args
+        .khaibao_cli
+        .clone()
+        .unwrap_or_else(|| release_bin("khaibao"));
+    let work = std::env::temp_dir().join(format!("khaibao-bench-reform.{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let all = work.join("tenants-63");
+    reform::generate_all(&cli, &all)?;
+    let offline = reform::planner_offline(&cli, &all, &work, args.reform_plan_runs)?;
+    let mut runs = Vec::new();
+    for size in reform::reform_sizes()
+        .into_iter()
+        .filter(|s| args.reform_sizes.iter().any(|a| a == s.label))
+    {
+        let r = reform::run(
+            &size,
+            &cli,
+            &all,
+            &work,
+            &reform::ReformOptions {
+                operator_concurrency: args.operator_concurrency,
+                timeout: Duration::from_secs(args.reform_timeout_seconds),
+            },
+        )
+        .await?;
+        let failed = r.error.is_some();
+        runs.push(r);
+        let table = report::reform_markdown(
+            &args_line(),
+            Some(&offline),
+            &runs,
+            &load_before,
+            &loadavg(),
+        );
+        report::replace_marked(
+            &root.join(&args.benchmarks_md),
+            "bench-reform",
+            "Reform of a fleet (`make bench`, issue 13)",
+            &table,
+        )?;
+        if failed {
+            eprintln!(
+                "[bench] reform at {} did not complete; the larger sizes are skipped",
+                size.label
+            );
+            break;
+        }
+    }
+    let table = report::reform_markdown(
+        &args_line(),
+        Some(&offline),
+        &runs,
+        &load_before,
+        &loadavg(),
+    );
+    println!("{table}");
+    report::replace_marked(
+        &root.join(&args.benchmarks_md),
+        "bench-reform",
+        "Reform of a fleet (`make bench`, issue 13)",
+        &table,
+    )?;
+    if runs.iter().all(|r| r.error.is_none()) {
+        let _ = std::fs::remove_dir_all(&work);
+    } else {
+        eprintln!("[bench] reform files kept in {}", work.display());
+    }
+    Ok(())
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
     let root = khaibao_e2e::workspace_root();
     let out = root.join(&args.out);
     std::fs::create_dir_all(&out)?;

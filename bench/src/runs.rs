@@ -42,7 +42,7 @@ fn cp_pid(cp: &ControlPlane, component: &str) -> Option<u32> {
         .ok()
 }
 
-fn cpu_now(cp: &ControlPlane, operator: Option<u32>) -> Cpu {
+pub(crate) fn cpu_now(cp: &ControlPlane, operator: Option<u32>) -> Cpu {
     let secs = |pid: Option<u32>| {
         pid.and_then(|p| ProcStats::read(p).ok())
             .map(|s| s.cpu_seconds)
@@ -57,7 +57,7 @@ fn cpu_now(cp: &ControlPlane, operator: Option<u32>) -> Cpu {
 }
 
 impl Cpu {
-    fn since(self, b: Cpu) -> Cpu {
+    pub(crate) fn since(self, b: Cpu) -> Cpu {
         Cpu {
             apiserver: self.apiserver - b.apiserver,
             etcd: self.etcd - b.etcd,
