@@ -18,6 +18,9 @@ pub use tenant_set::{TenantSet, TenantSetSpec, TenantSetStatus, UnitSelector};
 
 /// Carried by every successor a reform plan writes: the plan's id (a content hash).
 pub const ANNOTATION_REFORM_PLAN: &str = "khaibao.dev/reform-plan";
+/// Carried by every successor a reform plan writes: how many tenants the whole plan retires, so
+/// the blast-radius guard judges the plan, not the part of it applied so far.
+pub const ANNOTATION_REFORM_RETIRES: &str = "khaibao.dev/reform-plan-retires";
 /// On a Platform: the id of a reform plan whose retirements are approved
 /// (`khaibao approve reform ID --platform P`), when they pass the blast-radius guard.
 pub const ANNOTATION_APPROVE_REFORM: &str = "khaibao.dev/approve-reform";

@@ -103,6 +103,16 @@ pub fn standing(
     if t.metadata.deletion_timestamp.is_some() {
         return Standing::Deleting;
     }
+    // The old unit's Tenant was itself re-declared as a successor kept in place (a split unit
+    // whose code lives on, or a name a new unit took): it is not this successor's to retire,
+    // and as the old unit it is gone.
+    if t.spec
+        .predecessors
+        .iter()
+        .any(|q| is_in_place(q, pns, pname))
+    {
+        return Standing::Gone;
+    }
     if t.spec.platform != successor.spec.platform {
         return Standing::OtherPlatform(t.spec.platform.clone());
     }
@@ -676,6 +686,26 @@ mod tests {
         );
         t.metadata.namespace = Some(ns.into());
         Arc::new(t)
+    }
+
+    #[test]
+    fn a_predecessor_re_declared_in_place_as_a_successor_is_gone_not_retired() {
+        // Old xã Bát Tràng was split: its code lives on in place (same namespace/name) and a
+        // part went to Long Biên, which must never delete the Tenant that lives on.
+        let long_bien = tenant(
+            "tinh-01",
+            "phuong-long-bien",
+            "dvc",
+            &["tinh-01/xa-bat-trang"],
+        );
+        let kept = tenant("tinh-01", "xa-bat-trang", "dvc", &["tinh-01/xa-bat-trang"]);
+        let lookup = |_: &str, _: &str| Some(kept.clone());
+        let p = &long_bien.spec.predecessors[0];
+        assert!(matches!(standing(&long_bien, p, &lookup), Standing::Gone));
+        assert!(matches!(
+            standing(&kept, &kept.spec.predecessors[0], &lookup),
+            Standing::InPlace
+        ));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use super::adoption::{ADOPTING, AWAITING_APPROVAL, COMPLETE, RETIRING};
 use super::writes::publish;
 use super::{Context, object_key};
 use crate::api::{
-    ANNOTATION_APPROVE_REFORM, ANNOTATION_REFORM_PLAN, Platform, PlatformStatus, ReformStatus,
-    Tenant,
+    ANNOTATION_APPROVE_REFORM, ANNOTATION_REFORM_PLAN, ANNOTATION_REFORM_RETIRES, Platform,
+    PlatformStatus, ReformStatus, Tenant,
 };
 use crate::pipeline::is_in_place;
 use crate::status::{self, READY};
@@ -82,7 +82,14 @@ pub fn plan_statuses(
             }
             let pending = predecessors.iter().filter(|p| live.contains_key(**p)).count();
             let retired = predecessors.len() - pending;
-            let held = needs_approval(predecessors.len(), on_platform + retired)
+            // While the plan is still being applied only part of it is seen: the size the
+            // planner wrote on every successor is what the guard judges.
+            let declared = successors
+                .iter()
+                .filter_map(|t| t.annotations().get(ANNOTATION_REFORM_RETIRES)?.parse::<usize>().ok())
+                .max()
+                .unwrap_or(0);
+            let held = needs_approval(predecessors.len().max(declared), on_platform + retired)
                 && approved != Some(plan);
             let all_ready = ready == successors.len();
             let (phase, message) = if pending == 0 && all_ready {

@@ -5,7 +5,9 @@
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
-use crate::api::{ANNOTATION_REFORM_PLAN, API_VERSION, Level, TenantSet, UnitRef};
+use crate::api::{
+    ANNOTATION_REFORM_PLAN, ANNOTATION_REFORM_RETIRES, API_VERSION, Level, TenantSet, UnitRef,
+};
 use crate::diagnostics::{Diagnostic, Origin, Text};
 use crate::registry::{Division, units};
 
@@ -123,6 +125,11 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
         .annotations
         .as_ref()
         .and_then(|a| a.get(ANNOTATION_REFORM_PLAN));
+    let reform_retires = set
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REFORM_RETIRES));
     let mut engine = Handlebars::new();
     engine.set_strict_mode(true);
     // Values are data inside a JSON structure here, never YAML text: no quoting needed.
@@ -173,6 +180,9 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
             json!({"name": p.slug, "namespace": namespace, "labels": {LABEL_TENANT_SET: set_name}});
         if let Some(plan) = reform_plan {
             metadata["annotations"] = json!({ANNOTATION_REFORM_PLAN: plan});
+            if let Some(n) = reform_retires {
+                metadata["annotations"][ANNOTATION_REFORM_RETIRES] = json!(n);
+            }
         }
         out.push(json!({
             "apiVersion": API_VERSION, "kind": "Tenant",

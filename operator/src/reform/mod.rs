@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::api::{
-    ANNOTATION_REFORM_PLAN, API_VERSION, Level, Predecessor, Tenant, TenantSet, Transition,
+    ANNOTATION_REFORM_PLAN, ANNOTATION_REFORM_RETIRES, API_VERSION, Level, Predecessor, Tenant,
+    TenantSet, Transition,
 };
 use crate::pipeline::expand_tenant_set;
 use crate::registry::{Division, units};
@@ -428,9 +429,18 @@ pub fn plan(sources: &[Source], request: &Request) -> Plan {
         docs.insert(0, namespace_manifest(province));
     }
     let id = plan_id(&manifests);
+    // Every predecessor not kept in place (same namespace/name) is retired by the plan.
+    let kept: BTreeSet<&str> = successors.iter().map(|x| x.tenant.as_str()).collect();
+    let retires = successors
+        .iter()
+        .flat_map(|x| x.predecessors.iter())
+        .filter(|p| !kept.contains(p.as_str()))
+        .collect::<BTreeSet<_>>()
+        .len();
     for docs in manifests.values_mut() {
         for d in docs.iter_mut().filter(|d| d["kind"] != "Namespace") {
             d["metadata"]["annotations"][ANNOTATION_REFORM_PLAN] = json!(id);
+            d["metadata"]["annotations"][ANNOTATION_REFORM_RETIRES] = json!(retires.to_string());
         }
     }
     let summary = output::summarise(
@@ -957,21 +967,18 @@ fn new_hosts(division: Division) -> std::collections::HashSet<(Level, String, St
         .collect()
 }
 
-/// Which of an old unit's successors takes its host name and secrets: the one the source does
-/// not mark partial ("the remaining part"), then the one reusing its code, then the first.
+/// Which of an old unit's successors takes its host name and secrets: the one reusing its
+/// code, then the one the source does not mark partial ("the remaining part"), then the first.
 fn primary_successor(old_code: &str, successors: &[(String, bool)]) -> usize {
-    let whole: Vec<usize> = (0..successors.len())
-        .filter(|&i| !successors[i].1)
-        .collect();
-    let pool = if whole.is_empty() {
-        (0..successors.len()).collect()
-    } else {
-        whole
-    };
-    pool.iter()
-        .copied()
-        .find(|&i| successors[i].0 == old_code)
-        .unwrap_or(pool[0])
+    // The unit that keeps the old code keeps the old tenant (often in place, same name):
+    // another successor taking it whole would retire a tenant that lives on.
+    if let Some(i) = successors.iter().position(|(c, _)| c == old_code) {
+        return i;
+    }
+    successors
+        .iter()
+        .position(|(_, partial)| !partial)
+        .unwrap_or(0)
 }
 
 fn old_slug(from: Division, level: Level, code: &str) -> String {

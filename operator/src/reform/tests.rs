@@ -408,3 +408,60 @@ fn a_host_name_a_new_unit_answers_at_is_not_carried_as_an_alias() {
     );
     assert!(p.summary.hosts_taken >= 1);
 }
+
+#[test]
+fn a_split_unit_whose_code_lives_on_is_taken_whole_by_the_unit_keeping_the_code() {
+    // Wherever the source marks the pair that keeps the old code as "partial", the plan still
+    // gives the old tenant to that unit: another successor would retire a tenant that lives on.
+    let mut checked = 0;
+    for c in units(Division::D63)
+        .communes
+        .iter()
+        .filter(|c| {
+            let s = crate::registry::successors_of(Level::Commune, &c.code);
+            s.len() > 1 && s.iter().any(|l| l.code == c.code && l.partial)
+        })
+        .take(5)
+    {
+        let p = plan(&[commune(&c.code, json!({}))], &request());
+        for succ in &p.successors {
+            let r = &succ.predecessor_refs[0];
+            assert_eq!(
+                r.partial,
+                succ.unit.code != c.code,
+                "{} → {}",
+                c.code,
+                succ.unit.code
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "the data has such splits");
+}
+
+#[test]
+fn every_successor_carries_how_many_tenants_the_plan_retires() {
+    let sources = vec![
+        province("08", json!({})),
+        province("02", json!({})),
+        communes_set("02", json!({})),
+    ];
+    let p = plan(&sources, &request());
+    let docs: Vec<&Value> = p
+        .manifests
+        .values()
+        .flatten()
+        .filter(|d| d["kind"] != "Namespace")
+        .collect();
+    let n = docs[0]["metadata"]["annotations"][ANNOTATION_REFORM_RETIRES]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        docs.iter()
+            .all(|d| d["metadata"]["annotations"][ANNOTATION_REFORM_RETIRES] == n.as_str())
+    );
+    // Hà Giang and every commune of its set; Tuyên Quang is kept in place.
+    let communes_of_02 = units(Division::D63).communes_of("02").count();
+    assert_eq!(n, (1 + communes_of_02).to_string());
+}
