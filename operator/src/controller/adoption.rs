@@ -365,10 +365,16 @@ pub async fn retire_predecessors(
                     .iter()
                     .filter(|s| **s != me && **s != p.tenant)
                     .all(|s| {
+                        // Ready for its current generation: a Ready left from before an
+                        // in-place update does not count.
                         s.split_once('/')
                             .and_then(|(ns, n)| lookup(ns, n))
-                            .and_then(|t| t.status.clone())
-                            .is_some_and(|st| status::is_true(&st.conditions, READY))
+                            .is_some_and(|t| {
+                                t.status.as_ref().is_some_and(|st| {
+                                    st.observed_generation == t.metadata.generation
+                                        && status::is_true(&st.conditions, READY)
+                                })
+                            })
                     });
                 let live_children = super::tenant::children_of(t, &ctx.tenants)
                     .iter()

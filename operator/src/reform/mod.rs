@@ -363,7 +363,14 @@ pub fn plan(sources: &[Source], request: &Request) -> Plan {
         keys: BTreeMap::new(),
         partial_of,
         new_hosts: new_hosts(request.to),
+        old_keys: Default::default(),
     };
+    let old_keys: std::collections::HashMap<String, usize> = olds
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.key.clone(), i))
+        .collect();
+    b.old_keys = old_keys.clone();
     // Provinces first: communes point at their province's successor as parent.
     let mut province_successor: BTreeMap<(String, String), String> = BTreeMap::new();
     for ((platform, level, code), members) in &groups {
@@ -385,7 +392,13 @@ pub fn plan(sources: &[Source], request: &Request) -> Plan {
         let parent = province_successor
             .get(&(platform.clone(), c.province_code.clone()))
             .cloned();
-        if members.iter().all(|&m| olds[m].set.is_some()) {
+        // A set names its tenant by the unit's slug; where that name is an old tenant of
+        // another unit (retired into another successor), the set could not make it until that
+        // one is gone: such a unit gets a successor of its own under another name.
+        let set_name_taken = old_keys
+            .get(&format!("tinh-{}/{}", c.province_code, c.slug))
+            .is_some_and(|o| !members.contains(o));
+        if !set_name_taken && members.iter().all(|&m| olds[m].set.is_some()) {
             set_groups
                 .entry((platform.clone(), c.province_code.clone()))
                 .or_default()
@@ -519,6 +532,8 @@ struct Builder<'a> {
     /// (platform, level, new code) → successor tenant key.
     keys: BTreeMap<(String, Level, String), String>,
     partial_of: BTreeMap<(usize, String), bool>,
+    /// Old tenant key → index in `olds`.
+    old_keys: std::collections::HashMap<String, usize>,
     /// Host-name keys of every unit of the target division (see `host_key`).
     new_hosts: std::collections::HashSet<(Level, String, String)>,
 }
@@ -607,7 +622,17 @@ impl Builder<'_> {
         let winner = &self.olds[ranked[0]];
         let namespace = format!("tinh-{province}");
         let old_slug = old_slug(self.request.from, winner.level, &winner.code);
-        let name = naming::successor_name(&winner.name, &old_slug, &slug);
+        let mut name = naming::successor_name(&winner.name, &old_slug, &slug);
+        // Never the name of an old tenant of another unit: that one is retired into another
+        // successor, and taking its name would take over (and prune) what it still serves.
+        let taken = |n: &str| {
+            self.old_keys
+                .get(&format!("{namespace}/{n}"))
+                .is_some_and(|o| !ranked.contains(o))
+        };
+        if taken(&name) {
+            name = naming::with_suffix(&name, code);
+        }
         let key = format!("{namespace}/{name}");
         let contributions: Vec<merge::Contribution<'_>> = ranked
             .iter()

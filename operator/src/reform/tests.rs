@@ -465,3 +465,35 @@ fn every_successor_carries_how_many_tenants_the_plan_retires() {
     let communes_of_02 = units(Division::D63).communes_of("02").count();
     assert_eq!(n, (1 + communes_of_02).to_string());
 }
+
+#[test]
+fn a_successor_never_takes_the_name_of_an_old_tenant_of_another_unit() {
+    // The new Xã Tân Tiến (01051) would be tinh-08/xa-tan-tien, the name of the old Xã Tân Tiến
+    // (02461), which goes into Xã Tân Long: the set could not make it until 02461 is retired.
+    let p = plan(
+        &[communes_set("08", json!({})), communes_set("02", json!({}))],
+        &request(),
+    );
+    let s = p
+        .successors
+        .iter()
+        .find(|s| s.unit.code == "01051")
+        .unwrap();
+    assert_eq!(s.tenant, "tinh-08/xa-tan-tien-01051");
+    assert_eq!(s.tenant_set, None);
+    assert!(
+        p.successors
+            .iter()
+            .all(|x| x.tenant != "tinh-08/xa-tan-tien")
+    );
+    let set = p.manifests["08"]
+        .iter()
+        .find(|d| d["kind"] == "TenantSet")
+        .unwrap();
+    assert!(
+        set["spec"]["units"]["exclude"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("01051"))
+    );
+}
