@@ -556,6 +556,16 @@ fn check_parent(
     }
     let same_division =
         parent.spec.unit.division.as_deref().unwrap_or("34") == unit.division.as_str();
+    // Mid-reform, an old commune's province is updated in place into its successor (a new
+    // division) before the commune itself is retired: that parent still stands for its province.
+    let parent_succeeds_its_province = parent.spec.predecessors.iter().any(|p| {
+        p.level == Level::Province
+            && p.code == unit.province_code
+            && p.division.as_deref().unwrap_or("63") == unit.division.as_str()
+    });
+    if parent_succeeds_its_province && !same_division {
+        return;
+    }
     if !same_division {
         // Codes of the two divisions overlap (01 is Hà Nội in both): say what differs.
         let parent_division = parent.spec.unit.division.as_deref().unwrap_or("34");

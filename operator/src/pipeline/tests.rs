@@ -212,6 +212,50 @@ fn a_commune_inherits_from_its_province_and_is_checked_against_it() {
 }
 
 #[test]
+fn an_old_commune_keeps_its_province_updated_in_place_into_its_successor_as_parent() {
+    // Mid-reform: tinh-08/tuyen-quang is already the 34-division successor of old 02 and 08,
+    // while an old commune of 08 (division 63) still names it as parent until it is retired.
+    let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG)])).unwrap();
+    let mut successor = tenant(
+        "tinh-08",
+        "tuyen-quang",
+        Level::Province,
+        "08",
+        "Tỉnh Tuyên Quang",
+        None,
+        json!({"theme": {"color": "#080"}}),
+    );
+    successor.spec.predecessors = vec![crate::api::Predecessor {
+        tenant: "tinh-08/tuyen-quang".into(),
+        level: Level::Province,
+        code: "08".into(),
+        division: Some("63".into()),
+        ..Default::default()
+    }];
+    let old = crate::registry::units(crate::registry::Division::D63)
+        .communes_of("08")
+        .next()
+        .unwrap();
+    let mut commune = tenant(
+        "tinh-08",
+        &old.slug,
+        Level::Commune,
+        &old.code,
+        &old.name,
+        Some("08"),
+        json!({}),
+    );
+    commune.spec.unit.division = Some("63".into());
+    commune.spec.parent = Some("tuyen-quang".into());
+    let r = p.render_tenant(&commune, Some(&successor)).unwrap();
+    assert_eq!(r.objects[0].object["data"]["color"], "#080");
+    // Without the predecessor entry the divisions still may not be mixed.
+    successor.spec.predecessors.clear();
+    let e = p.render_tenant(&commune, Some(&successor)).unwrap_err();
+    assert_eq!(e[0].reason, "UnitOutsideProvince");
+}
+
+#[test]
 fn all_problems_are_reported_at_once() {
     let p = CompiledPlatform::compile(&platform(&[("config.yaml.hbs", CONFIG)])).unwrap();
     let mut t = ha_noi(json!({"theme": {"color": "red"}, "domain": 5}));
