@@ -341,7 +341,12 @@ fn plan_the_reform(
     let set_conflict = draft
         .conflicts()
         .iter()
-        .find(|c| c["path"] == "/contact/email")
+        .find(|c| {
+            c["path"] == "/contact/email"
+                && c["kept"]["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("{{"))
+        })
         .context("no conflict between the two communes' TenantSets")?;
     ensure!(
         draft.0["unmapped"]
