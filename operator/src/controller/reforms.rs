@@ -69,6 +69,10 @@ pub fn plan_statuses(
                         .is_some_and(|s| status::is_true(&s.conditions, READY))
                 })
                 .count();
+            // A predecessor that is itself one of the plan's successors (kept in place) is not
+            // retired by anyone: it lives on as the successor.
+            let successor_keys: BTreeSet<String> =
+                successors.iter().map(|t| object_key(*t)).collect();
             let mut predecessors = BTreeSet::new();
             for t in &successors {
                 let (ns, name) = (t.namespace().unwrap_or_default(), t.name_any());
@@ -77,6 +81,7 @@ pub fn plan_statuses(
                         .predecessors
                         .iter()
                         .filter(|p| !is_in_place(p, &ns, &name))
+                        .filter(|p| !successor_keys.contains(&p.tenant))
                         .map(|p| p.tenant.as_str()),
                 );
             }
@@ -255,6 +260,27 @@ mod tests {
         assert_eq!(r.phase, COMPLETE);
         // Another platform's plans are not this one's.
         assert!(plan_statuses("vanban", &[nb(true)], None).is_empty());
+    }
+
+    #[test]
+    fn a_predecessor_kept_in_place_as_another_successor_is_not_pending() {
+        // Old xã Thái Bình is split: the part keeping its code is the same Tenant in place,
+        // another successor lists it as a partial predecessor. Nobody retires it.
+        let kept = tenant(
+            "tinh-08/xa-thai-binh",
+            Some("p1"),
+            true,
+            &["tinh-08/xa-thai-binh"],
+        );
+        let other = tenant(
+            "tinh-08/phuong-nong-tien",
+            Some("p1"),
+            true,
+            &["tinh-08/xa-thai-binh"],
+        );
+        let r = &plan_statuses("dvc", &[kept, other], None)[0];
+        assert_eq!(r.phase, COMPLETE, "{:?}", r.message);
+        assert_eq!((r.predecessors_retired, r.predecessors_pending), (0, 0));
     }
 
     #[test]
