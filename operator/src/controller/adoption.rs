@@ -671,27 +671,15 @@ pub async fn create_own_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Level, ReformStatus, TenantSpec};
+    use crate::api::ReformStatus;
 
     fn tenant(ns: &str, name: &str, platform: &str, predecessors: &[&str]) -> Arc<Tenant> {
-        let mut t = Tenant::new(
+        Arc::new(super::super::test_tenants::successor(
+            ns,
             name,
-            TenantSpec {
-                platform: platform.into(),
-                predecessors: predecessors
-                    .iter()
-                    .map(|p| Predecessor {
-                        tenant: p.to_string(),
-                        level: Level::Province,
-                        code: "35".into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-        );
-        t.metadata.namespace = Some(ns.into());
-        Arc::new(t)
+            platform,
+            predecessors,
+        ))
     }
 
     #[test]

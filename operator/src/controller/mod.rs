@@ -21,6 +21,8 @@ mod secrets;
 mod set_succession;
 mod tenant;
 mod tenant_set;
+#[cfg(test)]
+mod test_tenants;
 mod unit_index;
 mod watches;
 mod writes;

@@ -129,27 +129,9 @@ impl PredecessorIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Level, Predecessor, TenantSpec};
 
     fn tenant(ns: &str, name: &str, predecessors: &[&str]) -> Tenant {
-        let mut t = Tenant::new(
-            name,
-            TenantSpec {
-                platform: "p".into(),
-                predecessors: predecessors
-                    .iter()
-                    .map(|p| Predecessor {
-                        tenant: p.to_string(),
-                        level: Level::Province,
-                        code: "35".into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-        );
-        t.metadata.namespace = Some(ns.into());
-        t
+        super::super::test_tenants::successor(ns, name, "p", predecessors)
     }
 
     #[test]

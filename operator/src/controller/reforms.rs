@@ -193,27 +193,11 @@ pub fn successors_to_wake(p: &Platform, tenants: &Store<Tenant>) -> Vec<ObjectRe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Level, Predecessor, TenantSpec, TenantStatus};
+    use crate::api::TenantStatus;
 
     fn tenant(key: &str, plan: Option<&str>, ready: bool, predecessors: &[&str]) -> Arc<Tenant> {
         let (ns, name) = key.split_once('/').unwrap();
-        let mut t = Tenant::new(
-            name,
-            TenantSpec {
-                platform: "dvc".into(),
-                predecessors: predecessors
-                    .iter()
-                    .map(|p| Predecessor {
-                        tenant: p.to_string(),
-                        level: Level::Province,
-                        code: "35".into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-        );
-        t.metadata.namespace = Some(ns.into());
+        let mut t = super::super::test_tenants::successor(ns, name, "dvc", predecessors);
         if let Some(plan) = plan {
             t.metadata.annotations =
                 Some([(ANNOTATION_REFORM_PLAN.to_string(), plan.to_string())].into());
