@@ -17,6 +17,9 @@ check() {
 }
 kubectl apply -f charts/khaibao/crds/ >/dev/null
 kubectl create namespace khaibao-system >/dev/null
+# A server dry run does not create the chart's namespaces, so their Roles need them to exist.
+kubectl create namespace dichvucong >/dev/null
+kubectl create namespace vanban >/dev/null
 check "helm lint" helm lint --strict charts/khaibao
 check "helm lint rejects values outside the schema" bash -c '! helm lint charts/khaibao --set replicas=0 >/dev/null 2>&1'
 check "default values apply (server dry run)" bash -c \
@@ -24,6 +27,8 @@ check "default values apply (server dry run)" bash -c \
 kubectl create namespace tinh-01 >/dev/null
 check "province grants apply (server dry run)" bash -c \
   'helm template kb charts/khaibao -n khaibao-system --set "provinceGrants[0].code=01,provinceGrants[0].group=so-tttt-ha-noi" | kubectl apply --dry-run=server -f -'
+check "no Secrets cluster-wide: one Role per secretNamespaces entry" bash -c \
+  'out=$(helm template kb charts/khaibao -n khaibao-system --set "secretNamespaces={dichvucong}"); ! echo "$out" | grep -q "\"secrets\", " && [ "$(echo "$out" | grep -c "name: kb-operator-secrets$")" -eq 3 ] && echo "$out" | grep -q -- "--secret-namespaces=dichvucong$"'
 check "security context is locked down" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "readOnlyRootFilesystem: true" && helm template kb charts/khaibao | grep -q "runAsNonRoot: true"'
 check "new tenants get the operator's finalizer from the API server" bash -c \

@@ -28,8 +28,13 @@ const RELEASE_NAMESPACE: &str = "khaibao-system";
 /// `helm template kb ...` names the ServiceAccount, ClusterRole and Role `kb-operator`.
 const SERVICE_ACCOUNT: &str = "kb-operator";
 const LEADER_ROLE: &str = "kb-operator-leader";
+const SECRETS_ROLE: &str = "kb-operator-secrets";
+/// The scenario's platform namespace (`Scope::new(_, "lp")`), the chart's only
+/// `secretNamespaces` entry here.
+const PLATFORM_NAMESPACE: &str = "e2e-lp";
 
-/// The chart's ServiceAccount and RBAC, as `helm template` renders them.
+/// The chart's ServiceAccount and RBAC, as `helm template` renders them, with Secrets granted
+/// in the scenario's platform namespace only.
 fn chart_rbac(cp: &ControlPlane) -> anyhow::Result<String> {
     cp.helm(&[
         "template",
@@ -37,10 +42,14 @@ fn chart_rbac(cp: &ControlPlane) -> anyhow::Result<String> {
         "charts/khaibao",
         "-n",
         RELEASE_NAMESPACE,
+        "--set",
+        &format!("secretNamespaces={{{PLATFORM_NAMESPACE}}}"),
         "--show-only",
         "templates/serviceaccount.yaml",
         "--show-only",
         "templates/rbac.yaml",
+        "--show-only",
+        "templates/secrets-rbac.yaml",
     ])
 }
 
@@ -56,6 +65,7 @@ impl Removal {
     fn object(&self) -> (&'static str, &'static str, Option<&'static str>) {
         match self.kind {
             "ClusterRole" => ("clusterrole", SERVICE_ACCOUNT, None),
+            "SecretsRole" => ("role", SECRETS_ROLE, Some(PLATFORM_NAMESPACE)),
             _ => ("role", LEADER_ROLE, Some(RELEASE_NAMESPACE)),
         }
     }
@@ -64,7 +74,7 @@ impl Removal {
 /// The rules of the chart's ClusterRole and Role as applied in the cluster.
 fn applied_rules(cp: &ControlPlane) -> anyhow::Result<Vec<(&'static str, Value)>> {
     let mut out = Vec::new();
-    for kind in ["ClusterRole", "Role"] {
+    for kind in ["ClusterRole", "Role", "SecretsRole"] {
         let r = Removal {
             kind,
             index: 0,
@@ -225,7 +235,12 @@ async fn scenario(
 ) -> anyhow::Result<()> {
     let mut opts =
         OperatorOptions::new("sa").as_service_account(RELEASE_NAMESPACE, SERVICE_ACCOUNT);
-    opts.extra_args = vec!["--lease-name".into(), SERVICE_ACCOUNT.into()];
+    opts.extra_args = vec![
+        "--lease-name".into(),
+        SERVICE_ACCOUNT.into(),
+        "--secret-namespaces".into(),
+        PLATFORM_NAMESPACE.into(),
+    ];
     let op = Operator::start(cp, opts)?;
     let admin = cp.client().await?;
     let s = Scope::new(admin.clone(), "lp");
@@ -497,26 +512,50 @@ fn new_outcome() -> Outcome {
 fn operator_runs_as_the_charts_service_account() {
     with_cluster(async |cp| {
         install_rbac(cp, None)?;
-        // The identity really is restricted (asked of the API server's authorizer). Note that
-        // `list secrets` is granted: RBAC cannot limit a list to metadata, so the operator could
-        // read Secret values although it only ever watches their metadata (SECURITY.md).
+        // The identity really is restricted (asked of the API server's authorizer). Secrets
+        // only in the platform namespace the chart's secretNamespaces lists. (RBAC cannot limit
+        // a list to metadata: there the operator could read Secret values, although it only
+        // ever watches their metadata; SECURITY.md.)
         let sa = format!("system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}");
-        for (verb, resource, allowed) in [
-            ("create", "clusterrolebindings", false),
-            ("create", "validatingadmissionpolicies", false),
-            ("create", "pods", false),
-            ("get", "secrets", false),
-            ("update", "platforms.khaibao.dev", false),
-            ("list", "secrets", true),
-            ("patch", "tenants.khaibao.dev/status", true),
+        for (verb, resource, namespace, allowed) in [
+            ("create", "clusterrolebindings", None, false),
+            ("create", "validatingadmissionpolicies", None, false),
+            ("create", "pods", None, false),
+            ("get", "secrets", None, false),
+            ("update", "platforms.khaibao.dev", None, false),
+            ("list", "secrets", None, false),
+            ("list", "secrets", Some("kube-system"), false),
+            ("list", "secrets", Some(PLATFORM_NAMESPACE), true),
+            ("create", "secrets", Some(PLATFORM_NAMESPACE), true),
+            ("patch", "tenants.khaibao.dev/status", None, true),
         ] {
-            let answer = cp
-                .kubectl(&["auth", "can-i", verb, resource, "-A", "--as", &sa])
-                .unwrap_or_else(|e| e.to_string());
+            let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa];
+            match namespace {
+                Some(ns) => args.extend(["-n", ns]),
+                None => args.push("-A"),
+            }
+            let answer = cp.kubectl(&args).unwrap_or_else(|e| e.to_string());
             ensure!(
                 answer.trim_end().ends_with("yes") == allowed,
-                "can-i {verb} {resource} as {sa}: {answer}"
+                "can-i {verb} {resource} in {namespace:?} as {sa}: {answer}"
             );
+        }
+        // And for real: the ServiceAccount is refused a Secret of kube-system.
+        let as_sa = cp
+            .client_as(
+                &sa,
+                &[
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:khaibao-system",
+                    "system:authenticated",
+                ],
+            )
+            .await?;
+        let kube_system: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(as_sa, "kube-system");
+        match kube_system.list(&ListParams::default()).await {
+            Err(kube::Error::Api(e)) if e.code == 403 => {}
+            other => bail!("listing kube-system's Secrets as the operator: {other:?}, not 403"),
         }
         let mut outcome = new_outcome();
         let started = Instant::now();
@@ -526,8 +565,65 @@ fn operator_runs_as_the_charts_service_account() {
             bail!("as the chart's ServiceAccount, step '{step}' failed: {why}");
         }
         eprintln!("[least-privilege] whole scenario in {:.1?}", outcome.took);
-        Ok(())
+        a_platform_outside_secret_namespaces_says_so(cp).await
     });
+}
+
+/// A platform whose namespace the chart's secretNamespaces does not list: the Platform and its
+/// tenant say what to change, and the operator never got a 403 trying.
+async fn a_platform_outside_secret_namespaces_says_so(cp: &ControlPlane) -> anyhow::Result<()> {
+    let mut opts =
+        OperatorOptions::new("sa-other").as_service_account(RELEASE_NAMESPACE, SERVICE_ACCOUNT);
+    opts.extra_args = vec![
+        "--lease-name".into(),
+        SERVICE_ACCOUNT.into(),
+        "--secret-namespaces".into(),
+        PLATFORM_NAMESPACE.into(),
+    ];
+    let op = Operator::start(cp, opts)?;
+    let timeout = Duration::from_secs(120);
+    op.wait_ready(timeout).await?;
+    let s = Scope::new(cp.client().await?, "lp-other");
+    s.apply_platform(&s.platform_manifest()?).await?;
+    s.create_tenants(&s.provinces(&["01"])?).await?;
+    let ns = format!("{}-tinh-01", s.prefix);
+    wait_until(
+        "the platform and tenant name secretNamespaces",
+        timeout,
+        async || {
+            let p = s.get_platform().await?.context("platform missing")?;
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"))
+                .context("no Ready condition")?;
+            ensure!(
+                ready.status == "False"
+                    && ready.reason == "SecretNamespaceNotPermitted"
+                    && ready
+                        .message
+                        .contains("add \"e2e-lp-other\" to secretNamespaces"),
+                "platform Ready: {} {}: {}",
+                ready.status,
+                ready.reason,
+                ready.message
+            );
+            let t = s.tenant(&ns, "ha-noi").await?.context("no tenant")?;
+            let summary = conditions_summary(&t);
+            ensure!(
+                !tenant_ready(&t) && summary.contains("secretNamespaces"),
+                "tenant: {summary}"
+            );
+            Ok(())
+        },
+    )
+    .await?;
+    ensure!(
+        first_forbidden(&op).is_none(),
+        "the operator was refused: {:?}",
+        first_forbidden(&op)
+    );
+    Ok(())
 }
 
 /// For each rule of the chart's ClusterRole and Role (and, with

@@ -18,8 +18,8 @@ use khaibao_e2e::reform::{
     Findings, HA_GIANG_OFFICE_HOURS, OldDivision, PLATFORM, PlanView, address, assert_no_host_gap,
     assert_no_value_lost, assert_nothing_left_behind, assert_reapply_writes_nothing,
     assert_retired_in_order, assert_secrets_kept, hotline, key_of, khaibao, not_ready_successors,
-    predecessors_ready, record_fleet, reform_plan, reform_status, still_there, wait_fleet_ready,
-    write_resolve_file,
+    predecessors_ready, record_fleet, reform_plan, reform_plan_live, reform_status, still_there,
+    wait_fleet_ready, write_resolve_file,
 };
 use khaibao_e2e::timeline::{watch_hosts, watch_tenants};
 use khaibao_e2e::{ControlPlane, Operator, OperatorOptions, wait_until, with_cluster};
@@ -45,12 +45,7 @@ const FLEET_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the whole plan may take to be Ready and held once the guard first holds it.
 const HELD_TIMEOUT: Duration = Duration::from_secs(240);
 
-// Ignored in `make test` until the last adoption gap it found is closed (issue 13 note, and
-// docs/reform.md "Known gaps"): a tenant updated in place under a new unit code loses its own
-// old API key (its old Secret is pruned before it is copied into `-adopted`). Every other
-// guarantee passes. Run it with `cargo test -p khaibao-e2e --test reform -- --ignored --nocapture`.
 #[test]
-#[ignore = "open adoption gap: a tenant updated in place under a new unit code loses its own old API key"]
 fn the_63_provinces_become_34_without_losing_a_value_a_secret_or_a_host_name() {
     with_cluster(async |cp| {
         let client = cp.client().await?;
@@ -428,6 +423,19 @@ fn plan_the_reform(
         plan.successor_sets().len() == 1,
         "successor sets {:?}",
         plan.successor_sets()
+    );
+    // The same plan from the live cluster: what was applied is what the files say.
+    let live = reform_plan_live(cp, PLATFORM, Some(&resolve), &[PHU_THINH_ASSIGNED])?;
+    let live = PlanView(live.expect(0)?.json()?);
+    ensure!(
+        live.predecessors() == plan.predecessors()
+            && live.successor_sets() == plan.successor_sets()
+            && live.conflicts().len() == plan.conflicts().len(),
+        "the plan read with --cluster differs from the one of the files: {} successors, {} conflicts (files: {}, {})",
+        live.successors().len(),
+        live.conflicts().len(),
+        plan.successors().len(),
+        plan.conflicts().len()
     );
     Ok((plan, out, first.took + second.took + third.took))
 }

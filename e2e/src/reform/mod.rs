@@ -256,6 +256,27 @@ pub fn reform_plan(
     khaibao(cp, &args, Duration::from_secs(60))
 }
 
+/// `khaibao reform plan --cluster --platform P -o json`: the same plan read from the live
+/// Tenants and TenantSets.
+pub fn reform_plan_live(
+    cp: &ControlPlane,
+    platform: &str,
+    resolve: Option<&Path>,
+    assign: &[&str],
+) -> anyhow::Result<CliRun> {
+    let mut args: Vec<String> = ["reform", "plan", "--from", "63", "--to", "34", "-o", "json"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--cluster".into(), "--platform".into(), platform.into()]);
+    if let Some(r) = resolve {
+        args.extend(["--resolve".into(), r.display().to_string()]);
+    }
+    for a in assign {
+        args.extend(["--assign".into(), a.to_string()]);
+    }
+    khaibao(cp, &args, Duration::from_secs(60))
+}
+
 /// A plan as `khaibao reform plan -o json` prints it.
 pub struct PlanView(pub Value);
 

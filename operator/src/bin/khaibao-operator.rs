@@ -48,6 +48,10 @@ struct Args {
     no_leader_election: bool,
     #[arg(long, env = "KHAIBAO_LOG_FORMAT", default_value = "json")]
     log_format: String,
+    /// The only namespaces where Secrets are read and written (comma-separated; the platforms'
+    /// namespaces). Without it, Secrets are watched cluster-wide
+    #[arg(long, env = "KHAIBAO_SECRET_NAMESPACES", value_delimiter = ',')]
+    secret_namespaces: Option<Vec<String>>,
 }
 
 #[tokio::main]
@@ -85,6 +89,12 @@ async fn main() -> anyhow::Result<()> {
         lease_name: args.lease_name,
         identity,
         no_leader_election: args.no_leader_election,
+        secret_namespaces: args.secret_namespaces.map(|list| {
+            list.into_iter()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect()
+        }),
     })
     .await
 }

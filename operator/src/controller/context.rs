@@ -60,6 +60,7 @@ pub struct Context {
     pub platforms: Store<Platform>,
     pub resync: Duration,
     watched: HashSet<String>,
+    secret_namespaces: Option<Vec<String>>,
     compiled: Mutex<HashMap<String, (String, Compiled)>>,
     /// PlatformRevision names known to exist, and compiled snapshots by name.
     snapshots: Mutex<(HashSet<String>, HashMap<String, Compiled>)>,
@@ -104,6 +105,7 @@ impl Context {
                 .iter()
                 .map(|(_, k)| k.clone())
                 .collect(),
+            secret_namespaces: settings.secret_namespaces.clone(),
             compiled: Mutex::default(),
             snapshots: Mutex::default(),
             applied: Mutex::default(),
@@ -150,6 +152,23 @@ impl Context {
 
     pub fn watches_kind(&self, kind: &str) -> bool {
         self.watched.contains(kind)
+    }
+
+    /// Why Secrets in `namespace` are out of the operator's reach (`--secret-namespaces`), if
+    /// they are: said before anything is written, instead of a 403 halfway through.
+    pub fn secrets_refused(&self, namespace: &str) -> Option<String> {
+        let allowed = self.secret_namespaces.as_ref()?;
+        if allowed.iter().any(|n| n == namespace) {
+            return None;
+        }
+        let list = if allowed.is_empty() {
+            "no namespace".to_string()
+        } else {
+            format!("namespace(s) {}", allowed.join(", "))
+        };
+        Some(format!(
+            "the operator may read and write Secrets only in {list} (--secret-namespaces, the chart's secretNamespaces), and this platform keeps Secrets in namespace {namespace:?}: add {namespace:?} to secretNamespaces and upgrade the chart"
+        ))
     }
 
     pub(super) fn recently_written_status(

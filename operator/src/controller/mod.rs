@@ -58,6 +58,9 @@ pub struct Settings {
     pub identity: String,
     /// Run without leader election (a single replica).
     pub no_leader_election: bool,
+    /// The only namespaces where the operator reads and writes Secrets (the chart's
+    /// `secretNamespaces`, each with its own Role); `None`: everywhere (a ClusterRole).
+    pub secret_namespaces: Option<Vec<String>>,
 }
 
 /// Runs the operator until SIGTERM/SIGINT (graceful) or until leadership is lost (error).
@@ -65,7 +68,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let resolver = Resolver::default();
     let kinds = watches::owned_kinds(&client, &resolver, &settings.watch_kinds).await?;
-    let index = Arc::new(OwnedIndex::new(kinds.len()));
+    let secret_namespaces = settings.secret_namespaces.as_deref();
+    let index = Arc::new(OwnedIndex::new(watches::watch_count(
+        &kinds,
+        secret_namespaces,
+    )));
     let echoes = Arc::new(echoes::Echoes::default());
     // The Tenant and Platform watches start now, before leader election; the owned-object
     // watches once this replica leads.
@@ -81,7 +88,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     runtime::serve_health(settings.metrics_addr, ctx.clone());
     let leadership = runtime::lead(&client, &settings).await?;
 
-    let mut owned = watches::owned_objects(&client, kinds, &index);
+    let mut owned = watches::owned_objects(&client, kinds, secret_namespaces, &index);
     let shutdown = runtime::Shutdown::on_signal();
     let tenants = tenant::controller(
         &ctx,

@@ -39,7 +39,8 @@ struct Inner {
     owner_of: HashMap<ObjectKey, Arc<str>>,
     /// Kinds, API versions and namespaces, each stored once.
     interned: HashSet<Arc<str>>,
-    /// Objects seen during a (re)list, per kind, swapped in when the list completes.
+    /// Objects seen during a (re)list, per watch (a kind, or a kind in one namespace), swapped
+    /// in when the list completes.
     relisting: HashMap<String, Vec<(Arc<str>, OwnedMeta)>>,
     synced_kinds: usize,
     synced: HashMap<String, bool>,
@@ -109,15 +110,16 @@ fn owner_and_meta(
 }
 
 impl OwnedIndex {
-    /// An index fed by `kinds` watches; it is ready once each has listed once.
-    pub fn new(kinds: usize) -> Self {
+    /// An index fed by `watches` watches (one per kind, or per kind and namespace); it is
+    /// ready once each has listed once.
+    pub fn new(watches: usize) -> Self {
         OwnedIndex {
             inner: RwLock::default(),
-            kinds,
+            kinds: watches,
         }
     }
 
-    /// True once every watched kind has completed its initial list.
+    /// True once every watch has completed its initial list.
     pub fn is_ready(&self) -> bool {
         self.inner
             .read()
@@ -155,37 +157,50 @@ impl OwnedIndex {
         self.len() == 0
     }
 
-    /// Applies one watch event of kind `kind`.
+    /// Applies one event of the cluster-wide watch of kind `kind`.
     pub fn apply(
         &self,
         api_version: &str,
         kind: &str,
         event: &Event<PartialObjectMeta<DynamicObject>>,
     ) {
+        self.apply_in(api_version, kind, None, event);
+    }
+
+    /// Applies one event of the watch of kind `kind` in `namespace` only (`None`: all
+    /// namespaces). A relist replaces what that watch sees and nothing else: the Secrets of one
+    /// platform namespace relisting must not drop those of another.
+    pub fn apply_in(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        event: &Event<PartialObjectMeta<DynamicObject>>,
+    ) {
         let Ok(mut guard) = self.inner.write() else {
             return;
         };
         let inner = &mut *guard;
+        let watch = match namespace {
+            Some(ns) => format!("{kind}/{ns}"),
+            None => kind.to_string(),
+        };
         match event {
             Event::Init => {
-                inner.relisting.insert(kind.to_string(), Vec::new());
+                inner.relisting.insert(watch, Vec::new());
             }
             Event::InitApply(o) => {
                 if let Some(entry) = owner_and_meta(inner, api_version, kind, o) {
-                    inner
-                        .relisting
-                        .entry(kind.to_string())
-                        .or_default()
-                        .push(entry);
+                    inner.relisting.entry(watch).or_default().push(entry);
                 }
             }
             Event::InitDone => {
                 inner.seq += 1;
-                let listed = inner.relisting.remove(kind).unwrap_or_default();
+                let listed = inner.relisting.remove(&watch).unwrap_or_default();
                 let stale: Vec<ObjectKey> = inner
                     .owner_of
                     .keys()
-                    .filter(|k| &*k.0 == kind)
+                    .filter(|k| &*k.0 == kind && namespace.is_none_or(|ns| &*k.1 == ns))
                     .cloned()
                     .collect();
                 let listed_keys: HashSet<(&str, &str)> = listed
@@ -207,8 +222,8 @@ impl OwnedIndex {
                 for (owner, meta) in listed {
                     insert(inner, owner, meta);
                 }
-                if !inner.synced.get(kind).copied().unwrap_or(false) {
-                    inner.synced.insert(kind.to_string(), true);
+                if !inner.synced.get(&watch).copied().unwrap_or(false) {
+                    inner.synced.insert(watch, true);
                     inner.synced_kinds += 1;
                 }
             }
@@ -271,6 +286,29 @@ mod tests {
             },
             _phantom: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_relist_of_one_namespace_keeps_the_objects_of_the_others() {
+        let idx = OwnedIndex::new(2);
+        let in_ns = |name: &str, ns: &str| {
+            let mut m = meta(name, &format!("tenant/tinh-01/{name}"), "1");
+            m.metadata.namespace = Some(ns.into());
+            m
+        };
+        for ns in ["dichvucong", "vanban"] {
+            idx.apply_in("v1", "Secret", Some(ns), &Event::Init);
+            idx.apply_in("v1", "Secret", Some(ns), &Event::InitApply(in_ns(ns, ns)));
+            assert!(!idx.is_ready() || ns == "vanban");
+            idx.apply_in("v1", "Secret", Some(ns), &Event::InitDone);
+        }
+        assert!(idx.is_ready());
+        // dichvucong relists and its Secret is gone: vanban's stays.
+        idx.apply_in("v1", "Secret", Some("dichvucong"), &Event::Init);
+        idx.apply_in("v1", "Secret", Some("dichvucong"), &Event::InitDone);
+        assert!(idx.objects_of("tenant/tinh-01/dichvucong").is_empty());
+        assert_eq!(idx.objects_of("tenant/tinh-01/vanban").len(), 1);
+        assert_eq!(idx.len(), 1);
     }
 
     #[test]

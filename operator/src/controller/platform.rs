@@ -93,6 +93,24 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     &now,
                 );
             }
+            Ok(objects)
+                if (!platform.spec.generated_secrets.is_empty()
+                    || objects.iter().any(|o| o.kind() == "Secret"))
+                    && ctx.secrets_refused(&platform.spec.namespace).is_some() =>
+            {
+                let msg = ctx
+                    .secrets_refused(&platform.spec.namespace)
+                    .unwrap_or_default();
+                status::set_condition(
+                    &mut new.conditions,
+                    READY,
+                    false,
+                    "SecretNamespaceNotPermitted",
+                    &msg,
+                    platform.meta().generation,
+                    &now,
+                );
+            }
             Ok(objects) => {
                 revisions::ensure_snapshot(&ctx, &platform, &compiled).await?;
                 let owner = owner_key(&name);

@@ -90,8 +90,16 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         .and_then(|s| crate::rollout::assigned_revision(s, &super::object_key(tenant.as_ref())))
         .map(str::to_string)
     else {
-        if let Err(msg) = ctx.compiled(&platform) {
-            let status = Outcome::failed(RENDERED, "PlatformInvalid", msg).finish(
+        // Why the platform cannot start, said on each of its tenants too.
+        let stopped = match ctx.compiled(&platform) {
+            Err(msg) => Some((RENDERED, "PlatformInvalid", msg)),
+            Ok(_) if !platform.spec.generated_secrets.is_empty() => ctx
+                .secrets_refused(&platform.spec.namespace)
+                .map(|msg| (APPLIED, "SecretNamespaceNotPermitted", msg)),
+            Ok(_) => None,
+        };
+        if let Some((condition, reason, msg)) = stopped {
+            let status = Outcome::failed(condition, reason, msg).finish(
                 &old,
                 tenant.meta().generation,
                 &now,
@@ -196,7 +204,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         }
     };
     let created = created?;
-    let pruned = prune_stale_objects(&ctx, &rendered, &owned).await?;
+    let pruned = prune_stale_objects(&ctx, &platform, &rendered, &owned).await?;
     ctx.remember_applied(
         &owner,
         Applied {
@@ -379,6 +387,17 @@ async fn apply_desired_objects(
     ctx: &Context,
     rendered: &RenderedTenant,
 ) -> Result<Vec<ObjectReference>, Error> {
+    let namespace = rendered
+        .objects
+        .first()
+        .or(rendered.generated_secrets.first())
+        .and_then(|o| o.object.pointer("/metadata/namespace"))
+        .and_then(|n| n.as_str());
+    let has_secrets = !rendered.generated_secrets.is_empty()
+        || rendered.objects.iter().any(|o| o.kind() == "Secret");
+    if has_secrets && let Some(msg) = namespace.and_then(|ns| ctx.secrets_refused(ns)) {
+        return Err(Error::Cluster(crate::cluster::ClusterError::Invalid(msg)));
+    }
     if let Some(o) = rendered
         .objects
         .iter()
@@ -418,14 +437,18 @@ async fn apply_desired_objects(
 /// Deletes objects this tenant owns that it no longer renders. Returns how many.
 async fn prune_stale_objects(
     ctx: &Context,
+    platform: &CompiledPlatform,
     rendered: &RenderedTenant,
     owned: &[OwnedMeta],
 ) -> Result<usize, Error> {
+    // Old Secrets of an in-place move to another code: adoption deletes them once copied.
+    let adopting = super::adoption::kept_for_adoption(platform, rendered);
     let keep: HashSet<(&str, &str)> = rendered
         .objects
         .iter()
         .chain(&rendered.generated_secrets)
         .map(|o| (o.kind(), o.name()))
+        .chain(adopting.iter().map(|n| ("Secret", n.as_str())))
         .collect();
     let mut pruned = 0;
     for m in owned
@@ -464,6 +487,11 @@ async fn create_generated_secrets(
     known: &[String],
 ) -> Result<usize, Error> {
     let mut created = 0;
+    let namespace = &platform.platform.spec.namespace;
+    if ctx.secrets_refused(namespace).is_some() {
+        // The apply step says why.
+        return Ok(0);
+    }
     for placeholder in &rendered.generated_secrets {
         if known.iter().any(|n| n == placeholder.name())
             || owned
@@ -478,7 +506,6 @@ async fn create_generated_secrets(
             continue;
         };
         // A successor adopts its predecessor's values instead of generating new ones.
-        let namespace = &platform.platform.spec.namespace;
         let wrote =
             super::adoption::create_own_secret(ctx, rendered, placeholder, spec, namespace).await?;
         if wrote {

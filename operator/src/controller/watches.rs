@@ -115,30 +115,70 @@ pub(super) fn start(client: &Client) -> Watches {
     }
 }
 
+/// Where one kind is watched: cluster-wide (`None`), or, for Secrets when the operator may
+/// touch them only in some namespaces (`--secret-namespaces`), in each of those. A kind with no
+/// scope (Secrets, and no namespace allowed) is not watched at all.
+pub(super) fn scopes(
+    ar: &ApiResource,
+    secret_namespaces: Option<&[String]>,
+) -> Vec<Option<String>> {
+    match secret_namespaces {
+        Some(list) if is_secret(ar) => list.iter().cloned().map(Some).collect(),
+        _ => vec![None],
+    }
+}
+
+/// The core v1 Secret kind.
+pub(super) fn is_secret(ar: &ApiResource) -> bool {
+    ar.group.is_empty() && ar.kind == "Secret"
+}
+
+/// How many watches [`owned_objects`] starts: what the owned index waits for.
+pub(super) fn watch_count(kinds: &[ApiResource], secret_namespaces: Option<&[String]>) -> usize {
+    kinds
+        .iter()
+        .map(|ar| scopes(ar, secret_namespaces).len())
+        .sum()
+}
+
 /// Starts the owned-object watches: metadata only, selected by label, indexed by owner (and,
 /// through their streams, triggering the owner's reconcile when edited or deleted by hand).
 pub(super) fn owned_objects(
     client: &Client,
     kinds: Vec<ApiResource>,
+    secret_namespaces: Option<&[String]>,
     index: &Arc<OwnedIndex>,
 ) -> Vec<OwnedEvents> {
     let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
     let mut owned = Vec::new();
     for ar in kinds {
-        // An Api of PartialObjectMeta makes metadata-only list/watch requests.
-        let api: Api<PartialMeta> = Api::all_with(client.clone(), &ar);
-        let (av, kind) = (ar.api_version.clone(), ar.kind.clone());
-        let idx = index.clone();
-        let stream = watcher(
-            api,
-            watcher::Config::default().labels(&selector).any_semantic(),
-        )
-        .backoff(RetryBackoff::new())
-        .map_ok(move |event| {
-            idx.apply(&av, &kind, &event);
-            event
-        })
-        .touched_objects();
+        let per_scope: Vec<_> = scopes(&ar, secret_namespaces)
+            .into_iter()
+            .map(|scope| {
+                // An Api of PartialObjectMeta makes metadata-only list/watch requests.
+                let api: Api<PartialMeta> = match &scope {
+                    Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                    None => Api::all_with(client.clone(), &ar),
+                };
+                let (av, kind) = (ar.api_version.clone(), ar.kind.clone());
+                let idx = index.clone();
+                watcher(
+                    api,
+                    watcher::Config::default().labels(&selector).any_semantic(),
+                )
+                .backoff(RetryBackoff::new())
+                .map_ok(move |event| {
+                    idx.apply_in(&av, &kind, scope.as_deref(), &event);
+                    event
+                })
+                .touched_objects()
+                .boxed()
+            })
+            .collect();
+        if per_scope.is_empty() {
+            continue;
+        }
+        let stream = futures::stream::select_all(per_scope);
         let streams = fan_out(
             "owned object",
             stream,

@@ -35,6 +35,9 @@ pub struct ResolvedPredecessor {
     pub partial: bool,
     /// A unit of the new division answers at this predecessor's host name now: no alias.
     pub host_taken: bool,
+    /// The successor itself, updated in place under another unit: nothing of it is retired,
+    /// but its old host name and its old generated secrets go the way of a predecessor's.
+    pub in_place: bool,
 }
 
 impl ResolvedPredecessor {
@@ -45,7 +48,9 @@ impl ResolvedPredecessor {
 }
 
 /// True when `p` names the tenant `namespace/name` itself: a successor updated in place, which
-/// is listed but never retired and adopts nothing (its Secrets are simply kept).
+/// is listed but never retired. Under the same unit code its Secrets are simply kept; under
+/// another code its old values are adopted like a predecessor's (see
+/// [`resolve_predecessors`]).
 pub fn is_in_place(p: &Predecessor, namespace: &str, name: &str) -> bool {
     p.tenant.split_once('/') == Some((namespace, name))
 }
@@ -77,11 +82,15 @@ pub fn resolve_predecessor(p: &Predecessor) -> Option<ResolvedPredecessor> {
         division,
         partial: p.partial,
         host_taken: p.host_taken,
+        in_place: false,
     })
 }
 
-/// The tenant's predecessors other than itself, resolved; every unknown one is a diagnostic
-/// pointing at its code.
+/// The tenant's predecessors, resolved; every unknown one is a diagnostic pointing at its
+/// code. The tenant's own entry (updated in place) is left out when it names the tenant's
+/// unit code, and kept, marked `in_place`, when the tenant moved to another code: its old
+/// Secrets are named after the old code, so their values go to `-adopted` like any other
+/// predecessor's, and its old host name is an alias like theirs.
 pub fn resolve_predecessors(
     tenant: &Tenant,
     namespace: &str,
@@ -90,11 +99,12 @@ pub fn resolve_predecessors(
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (i, p) in tenant.spec.predecessors.iter().enumerate() {
-        if is_in_place(p, namespace, name) {
+        let in_place = is_in_place(p, namespace, name);
+        if in_place && p.code == tenant.spec.unit.code {
             continue;
         }
         match resolve_predecessor(p) {
-            Some(r) => out.push(r),
+            Some(r) => out.push(ResolvedPredecessor { in_place, ..r }),
             None => {
                 let division = p.division.as_deref().unwrap_or("63");
                 problems.push(
@@ -333,6 +343,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_moved_in_place_to_another_code_adopts_its_old_values_and_host() {
+        let p = platform();
+        // The same Tenant, which declared 35 Hà Nam, now declares 37 Ninh Bình: its old
+        // Secrets are named after 35.
+        let r = p
+            .render_tenant(
+                &successor(vec![pred("tinh-37/ninh-binh", Level::Province, "35", None)]),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.objects[0].object["data"]["adopted"], "true");
+        assert_eq!(
+            r.objects[0].object["data"]["preds"],
+            "tinh-37/ninh-binh province 35 Tỉnh Hà Nam ha-nam 35 ha-nam 63 false"
+        );
+        assert!(r.predecessors[0].in_place);
+        let adopted = &r.generated_secrets[1].object;
+        assert_eq!(adopted["metadata"]["name"], "ninh-binh-37-api-key-adopted");
+        assert_eq!(adopted["stringData"]["35.token"], GENERATED_PLACEHOLDER);
+        assert_eq!(r.predecessors[0].stem(), "ha-nam-35");
+    }
+
+    #[test]
     fn a_predecessor_of_another_province_is_refused() {
         let p = platform();
         // 79 Hồ Chí Minh did not become 37 Ninh Bình; 35 Hà Nam did.
@@ -434,8 +467,7 @@ mod tests {
 
     #[test]
     fn the_tenant_itself_is_in_place_and_unknown_codes_point_at_their_entry() {
-        let mut t = Tenant::new("ninh-binh", Default::default());
-        t.metadata.namespace = Some("tinh-37".into());
+        let mut t = successor(vec![]);
         t.spec.predecessors = vec![
             pred("tinh-37/ninh-binh", Level::Province, "37", None),
             pred("tinh-35/ha-nam", Level::Province, "35", None),

@@ -6,11 +6,10 @@
 //! delete a predecessor before the successor serves its host names and holds its secrets, nor
 //! one on another platform or in a cycle.
 //!
-//! Over 500 lines: the adoption rules, the steps that carry them out and their tests (~190 lines)
-//! are one concern, read together.
+//! The secrets it adopts are in [`secrets`]. Over 500 lines with its tests (~190): the
+//! retirement rules and the step that carries them out are one concern, read together.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -23,11 +22,12 @@ use tracing::info;
 use super::writes::publish;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_REFORM_PLAN, Platform, Predecessor, Tenant, TenantStatus};
-use crate::pipeline::{
-    ANNOTATION_ADOPTED_SECRET, CompiledPlatform, DesiredObject, RenderedTenant, is_in_place,
-    object_name, resolve_predecessor,
-};
+use crate::pipeline::{CompiledPlatform, RenderedTenant, is_in_place};
 use crate::status::{self, READY};
+
+mod secrets;
+
+pub use secrets::{AdoptedSecrets, create_own_secret, kept_for_adoption};
 
 /// Condition on a successor: True once every predecessor is retired.
 pub const PREDECESSORS_RETIRED: &str = "PredecessorsRetired";
@@ -40,29 +40,6 @@ pub const COMPLETE: &str = "Complete";
 /// How soon a successor looks again while a predecessor is on its way out or its secrets are
 /// not there yet (neither wakes the successor by itself).
 const RECHECK: Duration = Duration::from_secs(5);
-
-/// Per successor, the predecessor codes whose values its `-adopted` Secrets are known to hold:
-/// spares reading Secrets on every pass. Lost on restart, when one read finds the same.
-#[derive(Default)]
-pub struct AdoptedSecrets {
-    complete: Mutex<HashMap<String, BTreeSet<String>>>,
-}
-
-impl AdoptedSecrets {
-    fn has(&self, successor: &str, code: &str) -> bool {
-        self.complete
-            .lock()
-            .is_ok_and(|m| m.get(successor).is_some_and(|s| s.contains(code)))
-    }
-
-    fn record(&self, successor: &str, codes: &[String]) {
-        if let Ok(mut m) = self.complete.lock() {
-            m.entry(successor.to_string())
-                .or_default()
-                .extend(codes.iter().cloned());
-        }
-    }
-}
 
 /// Where a predecessor stands, seen from its successor.
 #[derive(Clone, Debug)]
@@ -283,7 +260,7 @@ pub fn record_progress(
 }
 
 /// The tenant key (`namespace/name`) of a cached Tenant.
-fn key(t: &Tenant) -> String {
+pub(super) fn key(t: &Tenant) -> String {
     super::object_key(t)
 }
 
@@ -311,7 +288,7 @@ pub async fn retire_predecessors(
         .map(|p| (p, standing(tenant, p, &lookup)))
         .collect();
     let ready = status::is_true(&status.conditions, READY);
-    let adopted = adopt_secrets(ctx, tenant, platform, rendered, &standings).await?;
+    let adopted = secrets::adopt_secrets(ctx, tenant, platform, rendered, &standings).await?;
     let me = key(tenant);
     let mut progress = Progress::default();
     let mut blocked = Vec::new();
@@ -442,168 +419,6 @@ async fn retire(ctx: &Context, successor: &Tenant, predecessor: &Tenant) -> Resu
     Ok(())
 }
 
-/// The live predecessors (`namespace/name`) whose generated secrets the successor holds: for
-/// the one of the same unit code, the successor's own Secrets exist (created from its values
-/// by [`own_secret_source`]); for the others, the `-adopted` Secrets hold all their values
-/// (copied here, missing keys only).
-async fn adopt_secrets(
-    ctx: &Context,
-    tenant: &Tenant,
-    platform: &CompiledPlatform,
-    rendered: &RenderedTenant,
-    standings: &[(&Predecessor, Standing)],
-) -> Result<BTreeSet<String>, Error> {
-    let me = key(tenant);
-    let specs = &platform.platform.spec.generated_secrets;
-    let mut adopted = BTreeSet::new();
-    let owned = ctx.index.objects_of(&super::tenant::owner_key(
-        &rendered.namespace,
-        &rendered.name,
-    ));
-    let own_exist = rendered
-        .generated_secrets
-        .iter()
-        .filter(|o| !is_adopted_placeholder(o))
-        .all(|o| {
-            owned
-                .iter()
-                .any(|m| &*m.kind == "Secret" && &*m.name == o.name())
-        });
-    // Codes to copy into the -adopted Secrets, with each predecessor's Secret stem.
-    let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (p, standing) in standings {
-        let Standing::Live(_) = standing else {
-            continue;
-        };
-        if p.partial || specs.is_empty() {
-            adopted.insert(p.tenant.clone());
-            continue;
-        }
-        let Some(resolved) = resolve_predecessor(p) else {
-            continue;
-        };
-        if resolved.code == rendered.unit.code {
-            if own_exist {
-                adopted.insert(p.tenant.clone());
-            }
-        } else if ctx.adopted.has(&me, &resolved.code) {
-            adopted.insert(p.tenant.clone());
-        } else {
-            sources.insert(resolved.code.clone(), (p.tenant.clone(), resolved.stem()));
-        }
-    }
-    // With nothing left to copy, an -adopted Secret still missing (deleted by hand after its
-    // predecessors were retired) is created empty: desired, it would otherwise be re-applied for.
-    let adopted_missing = rendered
-        .generated_secrets
-        .iter()
-        .filter(|o| is_adopted_placeholder(o))
-        .any(|o| {
-            !owned
-                .iter()
-                .any(|m| &*m.kind == "Secret" && &*m.name == o.name())
-        });
-    if sources.is_empty() && !adopted_missing {
-        return Ok(adopted);
-    }
-    // Each -adopted Secret must hold every predecessor's values before that one is retired.
-    let mut complete: Option<BTreeSet<String>> = None;
-    for placeholder in rendered
-        .generated_secrets
-        .iter()
-        .filter(|o| is_adopted_placeholder(o))
-    {
-        let Some(spec) = placeholder
-            .object
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                ANNOTATION_ADOPTED_SECRET.replace('/', "~1")
-            ))
-            .and_then(|v| v.as_str())
-            .and_then(|n| specs.iter().find(|s| s.name == n))
-        else {
-            continue;
-        };
-        let from: Vec<(String, String)> = sources
-            .iter()
-            .filter_map(|(code, (_, stem))| {
-                Some((code.clone(), object_name(stem, &spec.name).ok()?))
-            })
-            .collect();
-        let fill = super::secrets::fill_adopted(
-            &ctx.client,
-            &platform.platform.spec.namespace,
-            placeholder,
-            &from,
-        )
-        .await?;
-        if fill.wrote {
-            ctx.metrics.write("create");
-        }
-        let codes: BTreeSet<String> = fill.complete.into_iter().collect();
-        complete = Some(match complete {
-            None => codes,
-            Some(c) => c.intersection(&codes).cloned().collect(),
-        });
-    }
-    let complete: Vec<String> = complete.unwrap_or_default().into_iter().collect();
-    ctx.adopted.record(&me, &complete);
-    for (code, (tenant_key, _)) in &sources {
-        if complete.contains(code) {
-            adopted.insert(tenant_key.clone());
-        }
-    }
-    Ok(adopted)
-}
-
-/// True for an `-adopted` placeholder: filled by adoption, never generated.
-pub fn is_adopted_placeholder(o: &DesiredObject) -> bool {
-    o.object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(ANNOTATION_ADOPTED_SECRET))
-        .is_some()
-}
-
-/// Where a successor's own generated Secret comes from.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SecretSource {
-    /// Fresh random values (no predecessor of the same code to adopt from).
-    Generate,
-    /// Byte for byte from this Secret of the predecessor of the same unit code.
-    Predecessor { secret: String, live: bool },
-    /// Not created by the generated-secret step (an `-adopted` Secret, filled by adoption).
-    Adoption,
-}
-
-/// Where the Secret of `placeholder` comes from for `rendered`'s tenant: a live (or just
-/// retired) predecessor of the same unit code, taken whole, gives its values.
-pub fn own_secret_source(
-    ctx: &Context,
-    rendered: &RenderedTenant,
-    placeholder: &DesiredObject,
-    secret_name: &str,
-) -> SecretSource {
-    if is_adopted_placeholder(placeholder) {
-        return SecretSource::Adoption;
-    }
-    let Some(p) = rendered
-        .predecessors
-        .iter()
-        .find(|p| p.code == rendered.unit.code && !p.partial)
-    else {
-        return SecretSource::Generate;
-    };
-    let Ok(secret) = object_name(&p.stem(), secret_name) else {
-        return SecretSource::Generate;
-    };
-    let live = p
-        .tenant
-        .split_once('/')
-        .and_then(|(ns, n)| ctx.tenants.get(&ObjectRef::new(n).within(ns)))
-        .is_some();
-    SecretSource::Predecessor { secret, live }
-}
-
 /// The successor (`namespace/name`) that renders this tenant's very object names (the same
 /// unit, slug and code, under another namespace or name), if one lists it: such a predecessor
 /// stops applying, or the two would take the objects from each other on every write until it
@@ -627,45 +442,6 @@ pub fn replaced_by_same_names(ctx: &Context, tenant: &Tenant) -> Option<String> 
                 t.spec.platform == tenant.spec.platform && stem_of(&t).as_deref() == Some(&mine)
             })
     })
-}
-
-/// The generated-secret step for one placeholder of a tenant: creates its Secret once, from
-/// the predecessor of the same unit code when there is one (byte for byte, or by claiming the
-/// very Secret when it has the same name), otherwise with fresh values. An `-adopted`
-/// placeholder is filled by [`retire_predecessors`], never here. Returns whether a write was
-/// made.
-pub async fn create_own_secret(
-    ctx: &Context,
-    rendered: &RenderedTenant,
-    placeholder: &DesiredObject,
-    spec: &crate::api::GeneratedSecret,
-    namespace: &str,
-) -> Result<bool, kube::Error> {
-    use super::secrets::{claim, create_from_predecessor, create_once};
-    let client = &ctx.client;
-    Ok(
-        match own_secret_source(ctx, rendered, placeholder, &spec.name) {
-            SecretSource::Adoption => false,
-            SecretSource::Generate => create_once(client, namespace, placeholder, spec).await?,
-            // The same name: the predecessor's Secret becomes this tenant's, values untouched.
-            SecretSource::Predecessor { secret, live } if secret == placeholder.name() => {
-                match claim(client, namespace, placeholder).await? {
-                    true => true,
-                    // Not there yet: the predecessor's reconcile creates it; claimed later.
-                    false if live => false,
-                    false => create_once(client, namespace, placeholder, spec).await?,
-                }
-            }
-            SecretSource::Predecessor { secret, live } => {
-                match create_from_predecessor(client, namespace, placeholder, &secret).await? {
-                    Some(wrote) => wrote,
-                    None if live => false,
-                    // The predecessor and its Secret are gone: nothing left to adopt.
-                    None => create_once(client, namespace, placeholder, spec).await?,
-                }
-            }
-        },
-    )
 }
 
 #[cfg(test)]
