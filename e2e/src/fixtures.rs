@@ -564,8 +564,20 @@ pub async fn assert_no_secret_leaks(
     secrets: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     logs: &[PathBuf],
 ) -> anyhow::Result<()> {
+    assert_no_secret_leaks_in(client, secrets, logs, Vec::new()).await
+}
+
+/// [`assert_no_secret_leaks`], also over TenantSets and `more` (place, text): the operator's
+/// metrics, CLI output, error messages. Each value is looked for as it is and base64-encoded
+/// (as a serialized Secret would carry it).
+pub async fn assert_no_secret_leaks_in(
+    client: &Client,
+    secrets: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    logs: &[PathBuf],
+    more: Vec<(String, String)>,
+) -> anyhow::Result<()> {
     ensure!(!secrets.is_empty(), "no generated secrets to look for");
-    let mut haystacks: Vec<(String, String)> = Vec::new();
+    let mut haystacks: Vec<(String, String)> = more;
     for log in logs {
         let text = std::fs::read_to_string(log)
             .with_context(|| format!("cannot read {}", log.display()))?;
@@ -575,6 +587,7 @@ pub async fn assert_no_secret_leaks(
     haystacks.push(("Events".into(), events_text(client).await?));
     let tenants: Api<Tenant> = Api::all(client.clone());
     let platforms: Api<Platform> = Api::all(client.clone());
+    let sets: Api<khaibao::api::TenantSet> = Api::all(client.clone());
     haystacks.push((
         "Tenants".into(),
         serde_json::to_string(&tenants.list(&ListParams::default()).await?.items)?,
@@ -582,6 +595,10 @@ pub async fn assert_no_secret_leaks(
     haystacks.push((
         "Platforms".into(),
         serde_json::to_string(&platforms.list(&ListParams::default()).await?.items)?,
+    ));
+    haystacks.push((
+        "TenantSets".into(),
+        serde_json::to_string(&sets.list(&ListParams::default()).await?.items)?,
     ));
     let mut leaks = Vec::new();
     for (secret, data) in secrets {
@@ -591,8 +608,11 @@ pub async fn assert_no_secret_leaks(
                 value.len() >= 8,
                 "generated value {secret}/{key} is too short to search for"
             );
+            let encoded = k8s_openapi::ByteString(value.as_bytes().to_vec());
+            let encoded = serde_json::to_value(&encoded)?;
+            let encoded = encoded.as_str().unwrap_or_default().to_string();
             for (place, text) in &haystacks {
-                if text.contains(value.as_ref()) {
+                if text.contains(value.as_ref()) || text.contains(&encoded) {
                     leaks.push(format!("{secret}/{key} appears in {place}"));
                 }
             }

@@ -31,13 +31,14 @@ use futures::FutureExt;
 pub use controlplane::ControlPlane;
 pub use fixtures::{
     OBJECTS_PER_TENANT, Obj, PLATFORM_DIR, PROVINCES_DIR, SHARED_OBJECTS, Scope,
-    assert_no_secret_leaks, conditions_summary, events_text, is_true, platform_manifest,
-    platform_revision, read_manifests, tenant_label, tenant_ready,
+    assert_no_secret_leaks, assert_no_secret_leaks_in, conditions_summary, events_text, is_true,
+    platform_manifest, platform_revision, read_manifests, tenant_label, tenant_ready,
 };
 pub use operator::{Operator, OperatorOptions, cli_binary, operator_binary, tail, target_dir};
 
 /// The workspace root (`/work/main`), where `charts/`, `examples/` and `platforms/` live.
 pub fn workspace_root() -> PathBuf {
+    // Cargo sets CARGO_MANIFEST_DIR to the absolute path of e2e/, inside the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("e2e/ has a parent")

@@ -306,6 +306,7 @@ impl ReadyTracker {
                 .boxed();
             while let Some(ev) = events.next().await {
                 let Ok(ev) = ev else { continue };
+                // Never poisoned: nothing panics while the tracker lock is held.
                 let mut s = state.lock().expect("tracker lock");
                 let before = s.count();
                 match ev {
@@ -334,17 +335,20 @@ impl ReadyTracker {
 
     /// From now on count only Tenants whose status shows `revision`; clears the timeline.
     pub fn want_revision(&self, revision: Option<String>) {
+        // Never poisoned: nothing panics while the tracker lock is held.
         let mut s = self.inner.lock().expect("tracker lock");
         s.wanted = revision;
         s.timeline.clear();
     }
 
     pub fn ready(&self) -> usize {
+        // Never poisoned: nothing panics while the tracker lock is held.
         self.inner.lock().expect("tracker lock").count()
     }
 
     /// (when, count) since the last [`ReadyTracker::want_revision`].
     pub fn timeline(&self) -> Vec<(Instant, usize)> {
+        // Never poisoned: nothing panics while the tracker lock is held.
         self.inner.lock().expect("tracker lock").timeline.clone()
     }
 
@@ -354,6 +358,7 @@ impl ReadyTracker {
         loop {
             let n = self.ready();
             if n >= expected {
+                // Never poisoned: nothing panics while the tracker lock is held.
                 let s = self.inner.lock().expect("tracker lock");
                 let when = s
                     .timeline

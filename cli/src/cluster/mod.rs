@@ -51,12 +51,19 @@ impl ClusterArgs {
 
 /// One tokio runtime for a cluster command: the CLI is otherwise synchronous.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
+        .build();
+    match runtime {
+        Ok(r) => r.block_on(f),
+        // No threads or I/O driver from the OS: nothing the command could do; said plainly
+        // with exit code 1.
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1)
+        }
+    }
 }
 
 /// Runs `f` with a client on a fresh runtime. A cluster that cannot be reached is a usage

@@ -89,7 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let leadership = runtime::lead(&client, &settings).await?;
 
     let mut owned = watches::owned_objects(&client, kinds, secret_namespaces, &index);
-    let shutdown = runtime::Shutdown::on_signal();
+    let shutdown = runtime::Shutdown::on_signal()?;
     let tenants = tenant::controller(
         &ctx,
         &mut watches,

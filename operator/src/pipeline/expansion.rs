@@ -2,6 +2,8 @@
 //! The CLI (`render`, `test`, `validate`) and the operator call this same function, so a set
 //! expands identically offline and in the cluster. Pure: no I/O.
 
+use std::collections::BTreeMap;
+
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
@@ -110,6 +112,46 @@ pub fn expand_tenant_set(set: &TenantSet) -> Result<Vec<Value>, Vec<Diagnostic>>
                 format!("đơn vị {code} có đơn vị tiền nhiệm nhưng tập không chọn nó; chọn nó trong spec.units hoặc xoá mục này"),
             ));
         }
+    }
+    // Tenants are named by slug, unique within a province only: two units of one name in one
+    // namespace would be one Tenant, the second silently replacing the first.
+    let mut by_slug: BTreeMap<&str, &Picked> = BTreeMap::new();
+    let mut collisions = Vec::new();
+    for p in &picked {
+        if let Some(first) = by_slug.insert(&p.slug, p) {
+            collisions.push((first, p));
+        }
+    }
+    if let Some((a, b)) = collisions.first() {
+        let more = match collisions.len() {
+            1 => String::new(),
+            n => format!(" (and {} more such pairs)", n - 1),
+        };
+        let more_vi = match collisions.len() {
+            1 => String::new(),
+            n => format!(" (và {} cặp khác)", n - 1),
+        };
+        problems.push(
+            Diagnostic::new(
+                "UnitNameCollision",
+                Origin::Tenant,
+                "/spec/units",
+                Text::new(
+                    format!(
+                        "units {} ({}, province {}) and {} ({}, province {}) would both be Tenant {:?}{more}: tenants are named by slug, which is unique only within a province",
+                        a.code, a.name, a.province_code, b.code, b.name, b.province_code, b.slug
+                    ),
+                    format!(
+                        "đơn vị {} ({}, tỉnh {}) và {} ({}, tỉnh {}) sẽ cùng là Tenant {:?}{more_vi}: tên Tenant theo slug, chỉ duy nhất trong một tỉnh",
+                        a.code, a.name, a.province_code, b.code, b.name, b.province_code, b.slug
+                    ),
+                ),
+            )
+            .with_hint(Text::new(
+                "select the units of one province per TenantSet (spec.units.communesOf, in that province's namespace)",
+                "mỗi TenantSet chọn đơn vị của một tỉnh (spec.units.communesOf, trong namespace của tỉnh đó)",
+            )),
+        );
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -238,6 +280,7 @@ fn template_values(
 mod tests {
     use super::*;
     use crate::api::{TenantSetSpec, UnitSelector};
+    use std::collections::BTreeSet;
 
     fn set(selector: UnitSelector, values: Option<Value>) -> TenantSet {
         let mut s = TenantSet::new(
@@ -323,5 +366,53 @@ mod tests {
         );
         let e = expand_tenant_set(&s).unwrap_err();
         assert_eq!(e[0].pointer, "/spec/values/x");
+    }
+
+    #[test]
+    fn a_set_of_every_commune_of_the_country() {
+        let all: Vec<String> = units(Division::D34)
+            .communes
+            .iter()
+            .map(|c| c.code.clone())
+            .collect();
+        assert_eq!(all.len(), 3_321);
+        let mut s = set(
+            UnitSelector {
+                codes: all,
+                ..Default::default()
+            },
+            Some(json!({"domain": "{{unit.slug}}.gov.vn"})),
+        );
+        s.spec.parent = None;
+        let result = expand_tenant_set(&s);
+        // Slugs repeat across provinces (`phuong-1`...): refused as one error, not 3,321
+        // tenants of which some silently replace others.
+        let e = result.unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].reason, "UnitNameCollision");
+        assert_eq!(e[0].pointer, "/spec/units");
+        let msg = &e[0].message.en;
+        assert!(
+            msg.contains("would both be Tenant") && msg.contains("more such pairs"),
+            "{msg}"
+        );
+        assert!(e[0].hint.as_ref().unwrap().en.contains("communesOf"));
+        // The same country, one province per set: every province's communes expand, with
+        // names unique within each.
+        let mut total = 0;
+        for p in &units(Division::D34).provinces {
+            s.spec.units = UnitSelector {
+                communes_of: Some(p.code.clone()),
+                ..Default::default()
+            };
+            let tenants = expand_tenant_set(&s).unwrap();
+            let names: BTreeSet<&str> = tenants
+                .iter()
+                .filter_map(|t| t["metadata"]["name"].as_str())
+                .collect();
+            assert_eq!(names.len(), tenants.len(), "province {}", p.code);
+            total += tenants.len();
+        }
+        assert_eq!(total, 3_321);
     }
 }

@@ -169,3 +169,61 @@ fn huge_values_stay_data() {
     );
     assert_eq!(r.objects[0].object["data"]["nested"], deep);
 }
+
+#[test]
+fn a_list_of_10_000_values_renders_as_data() {
+    let p = platform();
+    let list: Vec<Value> = (0..10_000).map(|i| json!(format!("item-{i}"))).collect();
+    let r = p
+        .render_tenant(
+            &tenant(json!({"title": "t", "tier": "t", "list": list, "nested": {}, "flag": true})),
+            None,
+        )
+        .unwrap();
+    let joined = r.objects[0].object["data"]["joined"].as_str().unwrap();
+    assert_eq!(joined.split('|').count(), 10_000);
+    assert!(joined.ends_with("item-9999"));
+}
+
+/// A platform whose one tenant object is named `{{name SUFFIX}}`.
+fn platform_naming(suffix: &str) -> CompiledPlatform {
+    let mut p = Platform::new(
+        "p",
+        PlatformSpec {
+            display_name: "p".into(),
+            namespace: "p".into(),
+            tenant_schema: json!({"type": "object"}),
+            allowed_kinds: vec!["ConfigMap".into()],
+            templates: PlatformTemplates {
+                shared: vec![],
+                tenant: vec![NamedTemplate {
+                    name: "n.yaml.hbs".into(),
+                    template: format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{name \"{suffix}\"}}}}\n"
+                    ),
+                }],
+            },
+            ..Default::default()
+        },
+    );
+    p.metadata.name = Some("p".into());
+    CompiledPlatform::compile(&p).expect("compiles")
+}
+
+#[test]
+fn object_names_up_to_63_characters_and_a_clear_error_past_them() {
+    // Hà Nội's stem is `ha-noi-01` (9 characters): a 53-character suffix makes 63.
+    let fits = "x".repeat(53);
+    let r = platform_naming(&fits)
+        .render_tenant(&tenant(json!({})), None)
+        .unwrap();
+    assert_eq!(r.objects[0].name().len(), 63);
+    let e = platform_naming(&format!("{fits}y"))
+        .render_tenant(&tenant(json!({})), None)
+        .unwrap_err();
+    let msg = e[0].message.en.clone();
+    assert!(
+        msg.contains("longer than 63 characters") && msg.contains("at most 53 characters"),
+        "{msg}"
+    );
+}

@@ -30,7 +30,7 @@ pub use policy::{
 };
 pub use predecessors::{
     ADOPTED_SUFFIX, ANNOTATION_ADOPTED_SECRET, ResolvedPredecessor, adopted_key, is_in_place,
-    resolve_predecessor,
+    moved_code, resolve_predecessor,
 };
 pub use quote::quote_scalar;
 pub use schema::TenantSchema;
@@ -202,6 +202,8 @@ impl CompiledPlatform {
             return Err(problems);
         };
 
+        let mut predecessors = predecessors;
+        predecessors.retain(|p| predecessors::keep_in_place(p, &unit));
         predecessors::check_provinces(tenant, &predecessors, &unit)?;
         let stem = tenant_stem(&unit.slug, &unit.code);
         let label = tenant_label_value(&namespace, &name);

@@ -87,10 +87,8 @@ pub fn resolve_predecessor(p: &Predecessor) -> Option<ResolvedPredecessor> {
 }
 
 /// The tenant's predecessors, resolved; every unknown one is a diagnostic pointing at its
-/// code. The tenant's own entry (updated in place) is left out when it names the tenant's
-/// unit code, and kept, marked `in_place`, when the tenant moved to another code: its old
-/// Secrets are named after the old code, so their values go to `-adopted` like any other
-/// predecessor's, and its old host name is an alias like theirs.
+/// code. The tenant's own entry (updated in place) is marked `in_place`; [`keep_in_place`]
+/// then says whether it still matters once the tenant's unit is known.
 pub fn resolve_predecessors(
     tenant: &Tenant,
     namespace: &str,
@@ -100,9 +98,6 @@ pub fn resolve_predecessors(
     let mut problems = Vec::new();
     for (i, p) in tenant.spec.predecessors.iter().enumerate() {
         let in_place = is_in_place(p, namespace, name);
-        if in_place && p.code == tenant.spec.unit.code {
-            continue;
-        }
         match resolve_predecessor(p) {
             Some(r) => out.push(ResolvedPredecessor { in_place, ..r }),
             None => {
@@ -140,6 +135,24 @@ pub fn resolve_predecessors(
     } else {
         Err(problems)
     }
+}
+
+/// Whether the tenant's own old unit (an `in_place` entry) still matters for `unit`: when its
+/// code changed, its old Secrets are named after the old code, so their values go to
+/// `-adopted` like any other predecessor's; when its code, slug or province slug changed, its
+/// old host name is an alias like theirs (a province renamed by a merge under the same code,
+/// Quảng Bình 44 → Quảng Trị 44, moves every commune's host). Otherwise it adds nothing.
+pub fn keep_in_place(p: &ResolvedPredecessor, unit: &crate::registry::ResolvedUnit) -> bool {
+    !p.in_place
+        || p.code != unit.code
+        || p.slug != unit.slug
+        || p.province_slug != unit.province_slug
+}
+
+/// True for the tenant's own old unit of another code: its old generated Secrets (of the old
+/// stem) are adopted into `-adopted`, then deleted.
+pub fn moved_code(p: &ResolvedPredecessor, unit_code: &str) -> bool {
+    p.in_place && !p.partial && p.code != unit_code
 }
 
 /// Refuses a predecessor of another province: one whose province did not become (or is not)
@@ -366,6 +379,39 @@ mod tests {
     }
 
     #[test]
+    fn a_commune_kept_in_place_in_a_renamed_province_keeps_its_old_host_but_its_secrets() {
+        // Quảng Bình (44) merged into Quảng Trị, which took code 44: Phường Ba Đồn keeps its
+        // code and Tenant, but its host moves from `.quang-binh.` to `.quang-tri.`.
+        let p = platform();
+        let mut t = Tenant::new(
+            "phuong-ba-don",
+            TenantSpec {
+                platform: "dvc".into(),
+                unit: UnitRef {
+                    level: Level::Commune,
+                    code: "19009".into(),
+                    name: "Phường Ba Đồn".into(),
+                    province_code: Some("44".into()),
+                    ..Default::default()
+                },
+                predecessors: vec![pred("tinh-44/phuong-ba-don", Level::Commune, "19009", None)],
+                ..Default::default()
+            },
+        );
+        t.metadata.namespace = Some("tinh-44".into());
+        let r = p.render_tenant(&t, None).unwrap();
+        assert_eq!(r.unit.province_slug, "quang-tri");
+        assert_eq!(
+            r.objects[0].object["data"]["preds"],
+            "tinh-44/phuong-ba-don commune 19009 Phường Ba Đồn phuong-ba-don 44 quang-binh 63 false"
+        );
+        // Same code, same stem: its Secret is simply kept, nothing to adopt.
+        assert_eq!(r.objects[0].object["data"]["adopted"], "false");
+        assert_eq!(r.generated_secrets.len(), 1);
+        assert!(!moved_code(&r.predecessors[0], &r.unit.code));
+    }
+
+    #[test]
     fn a_predecessor_of_another_province_is_refused() {
         let p = platform();
         // 79 Hồ Chí Minh did not become 37 Ninh Bình; 35 Hà Nam did.
@@ -479,8 +525,12 @@ mod tests {
         assert_eq!(problems[0].reason, "UnknownPredecessor");
         assert_eq!(problems[0].pointer, "/spec/predecessors/2/code");
         t.spec.predecessors.pop();
-        let list = resolve_predecessors(&t, "tinh-37", "ninh-binh").unwrap();
-        assert_eq!(list.len(), 1);
+        let mut list = resolve_predecessors(&t, "tinh-37", "ninh-binh").unwrap();
+        // The tenant's own entry is marked; rendering drops it here (same code, slug and
+        // province slug: `keep_in_place`).
+        assert_eq!(list.len(), 2);
+        assert!(list[0].in_place && !list[1].in_place);
+        list.remove(0);
         assert_eq!(of_other_codes(&list, "37").count(), 1);
         assert_eq!(of_other_codes(&list, "35").count(), 0);
         let mut partial = list.clone();

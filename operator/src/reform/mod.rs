@@ -606,12 +606,14 @@ impl Builder<'_> {
         let target = units(self.request.to);
         let (name_official, slug, province) = match level {
             Level::Province => {
+                // `plan` groups only codes its `exists` check found in `units(request.to)`.
                 let p = target
                     .province(code)
                     .expect("grouped codes exist in the target");
                 (p.name.clone(), p.slug.clone(), p.code.clone())
             }
             Level::Commune => {
+                // `plan` passes commune groups only after `target.commune(code)` found the code.
                 let c = target
                     .commune(code)
                     .expect("grouped codes exist in the target");

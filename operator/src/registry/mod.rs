@@ -68,7 +68,10 @@ impl FromStr for Division {
 pub const REFORM_DATE: &str = "2025-07-01";
 
 /// One dated edition of the official list of a division.
+/// Only this crate makes editions (the entries of [`EDITIONS`]): what [`edition_units`]
+/// relies on.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Edition {
     /// The date the edition took effect (`YYYY-MM-DD`); it also names the edition.
     pub date: &'static str,
@@ -103,6 +106,7 @@ pub fn edition(date: &str) -> Option<&'static Edition> {
 
 /// The latest edition of a division: the one `units(division)` holds.
 pub fn current_edition(division: Division) -> &'static Edition {
+    // EDITIONS (a static above) holds at least one edition of each Division variant.
     EDITIONS
         .iter()
         .rev()
@@ -282,6 +286,8 @@ pub fn edition_units(edition: &Edition) -> &'static DivisionUnits {
     let index = EDITIONS
         .iter()
         .position(|e| e == edition)
+        // Editions cannot be made outside this crate (`#[non_exhaustive]`) and this crate
+        // makes them only in EDITIONS.
         .expect("registry: editions come from EDITIONS");
     &EDITION_UNITS[index]
 }

@@ -91,6 +91,7 @@ pub fn resolve_unit(unit: &UnitRef) -> Result<ResolvedUnit, UnitError> {
             if !same_name(&unit.name, &c.name) {
                 warnings.push(earlier_name(unit, division, &c.name)?);
             }
+            // Embedded data, checked by the test `slugs_are_dns_labels_and_unique_per_province`.
             let province = reg
                 .province(&c.province_code)
                 .expect("registry: every commune's province exists (checked by tests)");

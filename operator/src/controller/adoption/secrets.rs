@@ -14,8 +14,8 @@ use crate::api::Predecessor;
 use crate::api::Tenant;
 use crate::controller::{Context, Error};
 use crate::pipeline::{
-    ANNOTATION_ADOPTED_SECRET, CompiledPlatform, DesiredObject, RenderedTenant, object_name,
-    resolve_predecessor,
+    ANNOTATION_ADOPTED_SECRET, CompiledPlatform, DesiredObject, RenderedTenant, moved_code,
+    object_name, resolve_predecessor,
 };
 
 /// Per successor, the predecessor codes whose values its `-adopted` Secrets are known to hold:
@@ -78,7 +78,7 @@ pub(super) async fn adopt_secrets(
             if let Some(r) = rendered
                 .predecessors
                 .iter()
-                .find(|r| r.in_place && !r.partial)
+                .find(|r| moved_code(r, &rendered.unit.code))
                 && !specs.is_empty()
             {
                 own_old.push((r.code.clone(), r.stem()));
@@ -182,7 +182,7 @@ pub fn kept_for_adoption(platform: &CompiledPlatform, rendered: &RenderedTenant)
     rendered
         .predecessors
         .iter()
-        .filter(|r| r.in_place && !r.partial)
+        .filter(|r| moved_code(r, &rendered.unit.code))
         .flat_map(|r| {
             let stem = r.stem();
             platform

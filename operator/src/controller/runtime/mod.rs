@@ -66,13 +66,13 @@ pub(super) async fn run_while_leading(
 pub(super) struct Shutdown(tokio::sync::watch::Receiver<bool>);
 
 impl Shutdown {
-    /// Starts listening for SIGTERM and SIGINT.
-    pub(super) fn on_signal() -> Shutdown {
+    /// Starts listening for SIGTERM and SIGINT. Fails when the handler cannot be installed: an
+    /// operator that cannot hear SIGTERM would be killed mid-write instead of finishing.
+    pub(super) fn on_signal() -> anyhow::Result<Shutdown> {
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
         let signal = async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = term.recv() => info!("SIGTERM: finishing in-flight reconciles"),
                 _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing in-flight reconciles"),
@@ -80,7 +80,7 @@ impl Shutdown {
             let _ = shutdown_tx.send(true);
         };
         tokio::spawn(signal);
-        Shutdown(shutdown_rx)
+        Ok(Shutdown(shutdown_rx))
     }
 
     /// Resolves once a signal came (for `Controller::graceful_shutdown_on`).
