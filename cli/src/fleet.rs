@@ -14,6 +14,8 @@ use crate::report::Report;
 pub struct Outcome {
     pub index: usize,
     pub result: Result<RenderedTenant, Vec<Report>>,
+    /// What the caller's inspection of the rendered tenant found (see [`render_fleet_verdicts`]).
+    pub notes: Vec<String>,
 }
 
 pub struct Fleet {
@@ -111,6 +113,21 @@ pub fn compile_platforms(
 
 /// Renders every tenant and checks them against each other.
 pub fn render_fleet(inputs: &Inputs) -> Fleet {
+    render_fleet_with(inputs, None)
+}
+
+/// What a caller looks at in each rendered tenant before its objects are thinned.
+pub type Inspect<'a> = &'a (dyn Fn(&LoadedTenant, &RenderedTenant) -> Vec<String> + Sync);
+
+/// [`render_fleet`] for commands that need a verdict per tenant, not its objects (`test`,
+/// `validate`): `inspect` sees each rendered tenant whole (its findings land in
+/// [`Outcome::notes`]), then the objects are cut down to what the collision checks read
+/// (kind, name, Ingress hosts). A country of rendered objects is most of the memory of a run.
+pub fn render_fleet_verdicts(inputs: &Inputs, inspect: Inspect<'_>) -> Fleet {
+    render_fleet_with(inputs, Some(inspect))
+}
+
+fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
     let compiled = compile_platforms(inputs);
     let by_key: HashMap<String, usize> = {
         let mut m = HashMap::new();
@@ -123,9 +140,18 @@ pub fn render_fleet(inputs: &Inputs) -> Fleet {
         .tenants
         .par_iter()
         .enumerate()
-        .map(|(index, t)| Outcome {
-            index,
-            result: render_one(inputs, &compiled, &by_key, index, t),
+        .map(|(index, t)| {
+            let mut result = render_one(inputs, &compiled, &by_key, index, t);
+            let mut notes = Vec::new();
+            if let (Some(inspect), Ok(rendered)) = (inspect, result.as_mut()) {
+                notes = inspect(t, rendered);
+                thin(rendered);
+            }
+            Outcome {
+                index,
+                result,
+                notes,
+            }
         })
         .collect();
 
@@ -161,6 +187,34 @@ pub fn render_fleet(inputs: &Inputs) -> Fleet {
         }
     }
     Fleet { compiled, outcomes }
+}
+
+/// Keeps of each object only what [`find_collisions`] reads: apiVersion, kind, name, and an
+/// Ingress's hosts; and drops the merged values (with their provenance, the largest part of a
+/// rendered tenant after its objects), which nothing reads after `inspect`.
+fn thin(rendered: &mut RenderedTenant) {
+    rendered.values = Default::default();
+    for o in rendered
+        .objects
+        .iter_mut()
+        .chain(rendered.generated_secrets.iter_mut())
+    {
+        let v = &o.object;
+        let mut slim = serde_json::json!({
+            "apiVersion": v["apiVersion"], "kind": v["kind"],
+            "metadata": {"name": v["metadata"]["name"], "namespace": v["metadata"]["namespace"]},
+        });
+        if v["kind"] == "Ingress" {
+            let hosts: Vec<serde_json::Value> = v["spec"]["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| serde_json::json!({"host": r["host"]}))
+                .collect();
+            slim["spec"] = serde_json::json!({"rules": hosts});
+        }
+        o.object = slim;
+    }
 }
 
 fn render_one(

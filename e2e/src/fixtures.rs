@@ -11,12 +11,13 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use khaibao::api::{Platform, Tenant, TenantSet};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::{wait_until, workspace_root};
+use crate::{ControlPlane, wait_until, workspace_root};
 
 /// The platform every test copies.
 pub const PLATFORM_DIR: &str = "platforms/dichvucong";
@@ -30,18 +31,20 @@ pub const SHARED_OBJECTS: usize = 2;
 const FIELD_MANAGER: &str = "khaibao-e2e";
 
 /// True when condition `type_` of `conditions` is `True`.
-pub fn is_true(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    type_: &str,
-) -> bool {
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     khaibao::status::is_true(conditions, type_)
 }
 
-fn condition<'a>(
-    t: &'a Tenant,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+/// Condition `type_` of a tenant's status, if set.
+pub fn tenant_condition<'a>(t: &'a Tenant, type_: &str) -> Option<&'a Condition> {
     t.status
+        .as_ref()
+        .and_then(|s| khaibao::status::condition(&s.conditions, type_))
+}
+
+/// Condition `type_` of a platform's status, if set.
+pub fn platform_condition<'a>(p: &'a Platform, type_: &str) -> Option<&'a Condition> {
+    p.status
         .as_ref()
         .and_then(|s| khaibao::status::condition(&s.conditions, type_))
 }
@@ -52,7 +55,7 @@ pub fn tenant_ready(t: &Tenant) -> bool {
         return false;
     };
     status.observed_generation == t.metadata.generation
-        && condition(t, "Ready")
+        && tenant_condition(t, "Ready")
             .is_some_and(|c| c.status == "True" && c.observed_generation == t.metadata.generation)
 }
 
@@ -142,9 +145,32 @@ impl Obj {
     }
 }
 
+/// `Kind/name` → resourceVersion of objects: equal before and after means none was rewritten.
+pub fn object_versions(objs: &[Obj]) -> BTreeMap<String, String> {
+    objs.iter()
+        .map(|o| (format!("{}/{}", o.kind, o.name), o.resource_version.clone()))
+        .collect()
+}
+
+/// `data.<key>` of each tenant's `-portal-config` ConfigMap, by tenant label.
+pub fn portal_config_values(objects: &[Obj], key: &str) -> BTreeMap<String, String> {
+    objects
+        .iter()
+        .filter(|o| o.kind == "ConfigMap" && o.name.ends_with("-portal-config"))
+        .filter_map(|o| Some((o.tenant()?.to_string(), o.data(key)?.to_string())))
+        .collect()
+}
+
 /// The `khaibao.dev/tenant` label value of a tenant.
 pub fn tenant_label(namespace: &str, name: &str) -> String {
     format!("{namespace}.{name}")
+}
+
+impl ControlPlane {
+    /// A [`Scope`] of this control plane, as its admin.
+    pub async fn scope(&self, id: &str) -> anyhow::Result<Scope> {
+        Ok(Scope::new(self.client().await?, id))
+    }
 }
 
 /// A test's own platform (`e2e-<id>`, namespace `e2e-<id>`) and tenant namespaces
@@ -195,6 +221,20 @@ impl Scope {
         Ok(api.get_opt(&self.platform).await?)
     }
 
+    /// Applies this scope's platform and declares the provinces `codes` (every province when
+    /// empty); waits until all of them are Ready.
+    pub async fn install_platform_with_provinces(
+        &self,
+        codes: &[&str],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        self.apply_platform(&self.platform_manifest()?).await?;
+        let tenants = self.provinces(codes)?;
+        self.create_tenants(&tenants).await?;
+        self.wait_ready(tenants.len(), timeout).await?;
+        Ok(())
+    }
+
     /// Waits until the operator has reconciled the platform's current generation.
     pub async fn wait_platform_reconciled(&self, timeout: Duration) -> anyhow::Result<()> {
         wait_until(
@@ -217,6 +257,11 @@ impl Scope {
 
     fn rename_namespace(&self, ns: &str) -> String {
         format!("{}-{ns}", self.prefix)
+    }
+
+    /// This scope's namespace of province `code`: `<prefix>-tinh-<code>`.
+    pub fn province_namespace(&self, code: &str) -> String {
+        self.rename_namespace(&format!("tinh-{code}"))
     }
 
     /// Tenant manifests of the provinces with these unit codes (every province when empty),

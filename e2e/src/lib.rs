@@ -11,14 +11,31 @@
 //! - [`Scope`] gives a test a platform, namespaces and tenants of its own and cleans them up.
 //! - [`with_shared`] runs a test on the control plane + operator shared by its test binary;
 //!   [`with_cluster`] gives a (destructive) test a control plane of its own.
+//!
+//! The vocabulary the scenarios in `tests/` are written in:
+//! - start the plane: [`with_shared`], [`with_cluster`], [`ControlPlane::scope`];
+//! - install the chart's parts: [`province_policy`] (admission policy and grants),
+//!   [`chart_rbac`] (ServiceAccount and RBAC, minus a rule), [`values_policy`] (a platform's
+//!   generated schema policy);
+//! - declare tenants: [`Scope`] (platform, provinces, TenantSets), [`tenant_sets`];
+//! - run the CLI: [`khaibao`] ([`cli`]);
+//! - wait for conditions: [`wait_until`], [`Scope::wait_ready`], [`Scope::wait_tenant_set`];
+//! - assert objects: [`Scope::objects`], [`object_versions`], [`events`],
+//!   [`assert_no_secret_leaks`], [`chromium`] (a page rendered by a browser).
 
+pub mod chart_rbac;
+pub mod chromium;
+pub mod cli;
 mod controlplane;
+pub mod events;
 mod fixtures;
 mod operator;
 pub mod province_policy;
 pub mod reform;
 pub mod scale;
+pub mod tenant_sets;
 pub mod timeline;
+pub mod values_policy;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -28,11 +45,13 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
+pub use cli::{CliRun, khaibao};
 pub use controlplane::ControlPlane;
 pub use fixtures::{
     OBJECTS_PER_TENANT, Obj, PLATFORM_DIR, PROVINCES_DIR, SHARED_OBJECTS, Scope,
     assert_no_secret_leaks, assert_no_secret_leaks_in, conditions_summary, events_text, is_true,
-    platform_manifest, platform_revision, read_manifests, tenant_label, tenant_ready,
+    object_versions, platform_condition, platform_manifest, platform_revision,
+    portal_config_values, read_manifests, tenant_condition, tenant_label, tenant_ready,
 };
 pub use operator::{Operator, OperatorOptions, cli_binary, operator_binary, tail, target_dir};
 

@@ -2,162 +2,48 @@
 //! needed: everything here is enforced by RBAC and ValidatingAdmissionPolicies).
 //!
 //! The chart's province policy and grants are installed the way a cluster operator would
-//! (`helm template charts/khaibao` piped to `kubectl apply`); provincial staff are played by
-//! impersonation (the admin certificate may act as any user and group), so every request is
-//! authorised exactly as it would be for a user who logged in with that identity.
+//! (`helm template charts/khaibao` piped to `kubectl apply`, [`install_province_policy`]);
+//! provincial staff are played by impersonation (the admin certificate may act as any user and
+//! group), so every request is authorised exactly as it would be for a user who logged in with
+//! that identity.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use khaibao::api::{Platform, Tenant};
-use khaibao_e2e::{ControlPlane, platform_manifest, wait_until, with_cluster, workspace_root};
+use khaibao_e2e::province_policy::{
+    PLATFORM, PLATFORM_SECRET, assert_forbidden, dry_run, install_platform_with_a_secret,
+    install_province_policy, refusal, tenant_with_values,
+};
+use khaibao_e2e::values_policy::{install_values_policy, kubectl_apply_as};
+use khaibao_e2e::{wait_until, with_cluster};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::core::Status;
 use serde_json::{Value, json};
 
 const HANOI_GROUP: &str = "so-tttt-ha-noi";
 const HANOI_USER: &str = "chuyenvien@hanoi.gov.vn";
 const HCM_GROUP: &str = "so-tttt-hcm";
-const PLATFORM: &str = "dichvucong";
-
-/// A Tenant of `dichvucong` for a unit.
-fn tenant(ns: &str, name: &str, unit: Value, values: Value) -> Tenant {
-    serde_json::from_value(json!({
-        "apiVersion": "khaibao.dev/v1alpha1",
-        "kind": "Tenant",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"platform": PLATFORM, "unit": unit, "values": values},
-    }))
-    .expect("a valid Tenant")
-}
+/// The chart's grants of this file: tinh-01 to Hà Nội's staff, tinh-79 to Hồ Chí Minh's.
+const GRANTS: [(&str, &str); 2] = [("01", HANOI_GROUP), ("79", HCM_GROUP)];
 
 fn hanoi() -> Value {
     json!({"level": "province", "code": "01", "name": "Thành phố Hà Nội"})
 }
 
-/// The API server's refusal of `result`, or an error if it was accepted or failed otherwise.
-fn refusal<T: std::fmt::Debug>(
+/// Asserts an RBAC refusal of the Hà Nội user: 403 Forbidden, naming the user and the resource.
+fn assert_hanoi_forbidden(
     what: &str,
-    result: Result<T, kube::Error>,
-) -> anyhow::Result<Status> {
-    match result {
-        Err(kube::Error::Api(status)) => Ok(*status),
-        Err(e) => bail!("{what}: expected a refusal by the API server, got {e:#}"),
-        Ok(v) => bail!("{what}: expected a refusal, but it was accepted: {v:?}"),
-    }
+    status: &kube::core::Status,
+    resource: &str,
+    namespace: Option<&str>,
+) {
+    assert_forbidden(what, status, HANOI_USER, resource, namespace);
 }
 
-/// Asserts an RBAC refusal: 403 Forbidden, naming the user and the resource.
-fn assert_forbidden(what: &str, status: &Status, resource: &str, namespace: Option<&str>) {
-    assert_eq!(status.code, 403, "{what}: {status:?}");
-    assert_eq!(status.reason, "Forbidden", "{what}: {status:?}");
-    assert!(
-        status
-            .message
-            .contains(&format!("User \"{HANOI_USER}\" cannot")),
-        "{what}: {}",
-        status.message
-    );
-    assert!(
-        status.message.contains(resource),
-        "{what}: {}",
-        status.message
-    );
-    if let Some(ns) = namespace {
-        assert!(
-            status
-                .message
-                .contains(&format!("in the namespace \"{ns}\"")),
-            "{what}: {}",
-            status.message
-        );
-    }
-}
-
-/// The chart's province admission policy and grants for 01 (Hà Nội) and 79 (Hồ Chí Minh),
-/// from `helm template`, applied with kubectl; then waits until the policy is enforced.
-async fn install_chart_policy_and_grants(cp: &ControlPlane) -> anyhow::Result<()> {
-    let rendered = cp.helm(&[
-        "template",
-        "kb",
-        "charts/khaibao",
-        "-n",
-        "khaibao-system",
-        "--show-only",
-        "templates/admission-policy.yaml",
-        "--show-only",
-        "templates/province-grants.yaml",
-        "--set-string",
-        &format!(
-            "provinceGrants[0].code=01,provinceGrants[0].group={HANOI_GROUP},\
-             provinceGrants[1].code=79,provinceGrants[1].group={HCM_GROUP}"
-        ),
-    ])?;
-    ensure!(
-        rendered.contains("kind: ValidatingAdmissionPolicy") && rendered.contains("name: tinh-79"),
-        "helm template rendered no policy or grants:\n{rendered}"
-    );
-    cp.kubectl_with_stdin(&["apply", "-f", "-"], Some(&rendered))?;
-    // Admission policies take effect asynchronously: probe with a server dry run as the admin
-    // (RBAC lets the admin do anything, so only the policy can refuse it).
-    let admin: Api<Tenant> = Api::namespaced(cp.client().await?, "tinh-01");
-    let probe = tenant(
-        "tinh-01",
-        "probe",
-        json!({"level": "province", "code": "79", "name": "Thành phố Hồ Chí Minh"}),
-        json!({}),
-    );
-    wait_until(
-        "the province admission policy is enforced",
-        Duration::from_secs(30),
-        async || match admin
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &probe,
-            )
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 403 => Ok(()),
-            other => bail!("not refused yet: {other:?}"),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// The platform `dichvucong` (as `khaibao platform build` makes it), its namespace and a Secret
-/// in it, created by the admin.
-async fn install_platform(cp: &ControlPlane) -> anyhow::Result<Value> {
-    let manifest = platform_manifest(
-        &workspace_root().join("platforms/dichvucong"),
-        PLATFORM,
-        PLATFORM,
-    )?;
-    let client = cp.client().await?;
-    let platforms: Api<Platform> = Api::all(client.clone());
-    platforms
-        .patch(
-            PLATFORM,
-            &PatchParams::apply("khaibao-e2e"),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .context("applying the platform")?;
-    cp.kubectl(&["create", "namespace", PLATFORM])?;
-    cp.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "ha-noi-api-key",
-        "-n",
-        PLATFORM,
-        "--from-literal=token=not-for-provincial-eyes",
-    ])?;
-    Ok(manifest)
+/// `kubectl apply` of one Tenant as the Hà Nội user; its stderr when refused.
+fn kubectl_apply_as_hanoi(cp: &khaibao_e2e::ControlPlane, t: &Tenant) -> Result<String, String> {
+    kubectl_apply_as(cp, HANOI_USER, HANOI_GROUP, t)
 }
 
 #[test]
@@ -170,8 +56,8 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "mutatingadmissionpolicybinding",
             "khaibao-tenant-finalizer",
         ])?;
-        install_chart_policy_and_grants(cp).await?;
-        install_platform(cp).await?;
+        install_province_policy(cp, &GRANTS).await?;
+        install_platform_with_a_secret(cp).await?;
         let user = cp.client_as(HANOI_USER, &[HANOI_GROUP]).await?;
         let own: Api<Tenant> = Api::namespaced(user.clone(), "tinh-01");
 
@@ -179,7 +65,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
         let created = own
             .create(
                 &PostParams::default(),
-                &tenant(
+                &tenant_with_values(
                     "tinh-01",
                     "ha-noi",
                     hanoi(),
@@ -210,7 +96,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
         // A commune of Hà Nội is Hà Nội's to declare too.
         own.create(
             &PostParams::default(),
-            &tenant(
+            &tenant_with_values(
                 "tinh-01",
                 "phuong-ba-dinh",
                 json!({"level": "commune", "code": "00004", "name": "Phường Ba Đình", "provinceCode": "01"}),
@@ -230,7 +116,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
 
         // Cà Mau (code 96 in both the 63- and the 34-province division) inside tinh-01: RBAC
         // allows the write, the chart's policy refuses it, naming both provinces.
-        let ca_mau = tenant(
+        let ca_mau = tenant_with_values(
             "tinh-01",
             "ca-mau",
             json!({"level": "province", "code": "96", "name": "Tỉnh Cà Mau"}),
@@ -255,7 +141,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "a Cà Mau commune in tinh-01",
             own.create(
                 &PostParams::default(),
-                &tenant(
+                &tenant_with_values(
                     "tinh-01",
                     "xa-ca-mau",
                     json!({"level": "commune", "code": "31825", "name": "Phường Bạc Liêu", "provinceCode": "96"}),
@@ -289,10 +175,10 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
         // Hồ Chí Minh's namespace: no read, no write.
         let other: Api<Tenant> = Api::namespaced(user.clone(), "tinh-79");
         let s = refusal("list tinh-79", other.list(&ListParams::default()).await)?;
-        assert_forbidden("list tinh-79", &s, "resource \"tenants\"", Some("tinh-79"));
+        assert_hanoi_forbidden("list tinh-79", &s, "resource \"tenants\"", Some("tinh-79"));
         let s = refusal("get tinh-79", other.get("ho-chi-minh").await)?;
-        assert_forbidden("get tinh-79", &s, "resource \"tenants\"", Some("tinh-79"));
-        let hcm = tenant(
+        assert_hanoi_forbidden("get tinh-79", &s, "resource \"tenants\"", Some("tinh-79"));
+        let hcm = tenant_with_values(
             "tinh-79",
             "ho-chi-minh",
             json!({"level": "province", "code": "79", "name": "Thành phố Hồ Chí Minh"}),
@@ -302,7 +188,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "create in tinh-79",
             other.create(&PostParams::default(), &hcm).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "create in tinh-79",
             &s,
             "resource \"tenants\"",
@@ -314,7 +200,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "list tenants cluster-wide",
             everywhere.list(&ListParams::default()).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "list tenants cluster-wide",
             &s,
             "at the cluster scope",
@@ -336,7 +222,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
                 )
                 .await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "patch a tinh-79 tenant",
             &s,
             "resource \"tenants\"",
@@ -346,7 +232,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "delete a tinh-79 tenant",
             other.delete("ho-chi-minh", &DeleteParams::default()).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "delete a tinh-79 tenant",
             &s,
             "resource \"tenants\"",
@@ -355,8 +241,8 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
 
         // Secrets of the platform namespace (generated API keys live there), and of its own.
         let secrets: Api<Secret> = Api::namespaced(user.clone(), PLATFORM);
-        let s = refusal("get a platform Secret", secrets.get("ha-noi-api-key").await)?;
-        assert_forbidden(
+        let s = refusal("get a platform Secret", secrets.get(PLATFORM_SECRET).await)?;
+        assert_hanoi_forbidden(
             "get a platform Secret",
             &s,
             "resource \"secrets\"",
@@ -366,7 +252,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "list platform Secrets",
             secrets.list(&ListParams::default()).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "list platform Secrets",
             &s,
             "resource \"secrets\"",
@@ -377,7 +263,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "list Secrets in tinh-01",
             own_secrets.list(&ListParams::default()).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "list Secrets in tinh-01",
             &s,
             "resource \"secrets\"",
@@ -396,14 +282,14 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
                 )
                 .await,
         )?;
-        assert_forbidden("patch the Platform", &s, "resource \"platforms\"", None);
+        assert_hanoi_forbidden("patch the Platform", &s, "resource \"platforms\"", None);
         let s = refusal(
             "delete the Platform",
             platforms.delete(PLATFORM, &DeleteParams::default()).await,
         )?;
-        assert_forbidden("delete the Platform", &s, "resource \"platforms\"", None);
+        assert_hanoi_forbidden("delete the Platform", &s, "resource \"platforms\"", None);
         let s = refusal("get the Platform", platforms.get(PLATFORM).await)?;
-        assert_forbidden("get the Platform", &s, "resource \"platforms\"", None);
+        assert_hanoi_forbidden("get the Platform", &s, "resource \"platforms\"", None);
         // Nor can the user grant itself more: RBAC objects in its own namespace are refused.
         let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
             Api::namespaced(user.clone(), "tinh-01");
@@ -416,7 +302,7 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
             "create a RoleBinding in tinh-01",
             bindings.create(&PostParams::default(), &escalate).await,
         )?;
-        assert_forbidden(
+        assert_hanoi_forbidden(
             "create a RoleBinding in tinh-01",
             &s,
             "resource \"rolebindings\"",
@@ -426,79 +312,16 @@ fn province_staff_manage_their_own_tenants_and_nothing_else() {
     });
 }
 
-/// Applies the generated admission policy of the platform (`khaibao::admission`, what
-/// `khaibao platform admission` prints) with kubectl, and waits until it refuses a bad value.
-async fn install_values_policy(
-    cp: &ControlPlane,
-    manifest: &Value,
-) -> anyhow::Result<khaibao::admission::ValuesPolicy> {
-    let platform: Platform = serde_json::from_value(manifest.clone())?;
-    let vp = khaibao::admission::values_policy(&platform);
-    let stream: String = vp.objects().iter().map(|o| format!("{o}\n")).collect();
-    cp.kubectl_with_stdin(&["apply", "-f", "-"], Some(&stream))?;
-    let admin: Api<Tenant> = Api::namespaced(cp.client().await?, "tinh-01");
-    let probe = tenant("tinh-01", "probe", hanoi(), json!({"onlinePayment": "yes"}));
-    wait_until(
-        "the values policy is enforced",
-        Duration::from_secs(30),
-        async || match admin
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &probe,
-            )
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 422 => Ok(()),
-            other => bail!("not refused yet: {other:?}"),
-        },
-    )
-    .await?;
-    // Every generated expression compiled and type-checked without a warning.
-    let status = cp.kubectl(&[
-        "get",
-        "validatingadmissionpolicy",
-        &khaibao::admission::policy_name(PLATFORM),
-        "-o",
-        "jsonpath={.status.typeChecking}",
-    ])?;
-    ensure!(
-        !status.contains("expressionWarnings"),
-        "the generated policy has type-checking warnings: {status}"
-    );
-    Ok(vp)
-}
-
-/// `kubectl apply` of one Tenant as the Hà Nội user; its stderr when refused.
-fn kubectl_apply_as_hanoi(cp: &ControlPlane, t: &Tenant) -> Result<String, String> {
-    let doc = serde_json::to_string(t).expect("a Tenant serializes");
-    cp.kubectl_with_stdin(
-        &[
-            "apply",
-            "--as",
-            HANOI_USER,
-            "--as-group",
-            HANOI_GROUP,
-            "-f",
-            "-",
-        ],
-        Some(&doc),
-    )
-    .map_err(|e| format!("{e:#}"))
-}
-
 #[test]
 fn out_of_schema_values_are_refused_at_apply_time() {
     with_cluster(async |cp| {
-        install_chart_policy_and_grants(cp).await?;
-        let manifest = install_platform(cp).await?;
+        install_province_policy(cp, &GRANTS).await?;
+        let manifest = install_platform_with_a_secret(cp).await?;
         let vp = install_values_policy(cp, &manifest).await?;
         assert!(vp.checks.len() >= 20, "{} checks", vp.checks.len());
 
         // A valid tenant is accepted by kubectl apply.
-        let good = tenant(
+        let good = tenant_with_values(
             "tinh-01",
             "ha-noi",
             hanoi(),
@@ -553,7 +376,8 @@ fn out_of_schema_values_are_refused_at_apply_time() {
             ),
         ];
         for (name, values, expected) in cases {
-            let bad = tenant("tinh-01", &format!("bad-{name}"), hanoi(), values.clone());
+            let bad =
+                tenant_with_values("tinh-01", &format!("bad-{name}"), hanoi(), values.clone());
             let err = match kubectl_apply_as_hanoi(cp, &bad) {
                 Ok(out) => panic!("{name}: {values} was accepted: {out}"),
                 Err(e) => e,
@@ -604,22 +428,13 @@ fn out_of_schema_values_are_refused_at_apply_time() {
             "the stricter policy is enforced",
             Duration::from_secs(30),
             async || {
-                let probe = tenant(
+                let probe = tenant_with_values(
                     "tinh-01",
                     "probe",
                     hanoi(),
                     json!({"rateLimitPerMinute": 500}),
                 );
-                match api
-                    .create(
-                        &PostParams {
-                            dry_run: true,
-                            ..Default::default()
-                        },
-                        &probe,
-                    )
-                    .await
-                {
+                match api.create(&dry_run(), &probe).await {
                     Err(kube::Error::Api(s)) if s.message.contains("at most 100 ") => Ok(()),
                     other => bail!("not refused yet: {other:?}"),
                 }
@@ -643,7 +458,7 @@ fn out_of_schema_values_are_refused_at_apply_time() {
 
         // Other platforms' tenants and TenantSet-made tenants are not matched.
         let admin: Api<Tenant> = Api::namespaced(cp.client().await?, "tinh-01");
-        let mut foreign = tenant(
+        let mut foreign = tenant_with_values(
             "tinh-01",
             "other-platform",
             hanoi(),
@@ -654,7 +469,7 @@ fn out_of_schema_values_are_refused_at_apply_time() {
             .create(&PostParams::default(), &foreign)
             .await
             .context("a tenant of another platform")?;
-        let mut from_set = tenant(
+        let mut from_set = tenant_with_values(
             "tinh-01",
             "from-set",
             hanoi(),

@@ -2,35 +2,25 @@
 //! then batches), pause holds every tenant on its revision, resume continues, undo rolls back;
 //! a template that breaks the canary halts the rollout with every other tenant untouched.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use khaibao::api::{Platform, RolloutStatus, Tenant};
 use khaibao_e2e::{
-    OBJECTS_PER_TENANT, Scope, cli_binary, conditions_summary, events_text, platform_revision,
-    wait_until, with_shared,
+    ControlPlane, OBJECTS_PER_TENANT, Scope, conditions_summary, events_text, khaibao,
+    platform_revision, wait_until, with_shared,
 };
 use serde_json::{Value, json};
 
 const REVISION: &str = "khaibao.dev/revision";
 
-/// Runs `khaibao ARGS --kubeconfig KUBECONFIG`; returns stdout, fails with stderr.
-fn khaibao(kubeconfig: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(cli_binary()?)
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "khaibao {args:?} exited with {}: {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Runs `khaibao ARGS --kubeconfig KUBECONFIG` of `cp`; returns stdout, fails unless it exits 0
+/// (with its stdout and stderr).
+fn khaibao_stdout(cp: &ControlPlane, args: &[&str]) -> anyhow::Result<String> {
+    let kubeconfig = cp.kubeconfig.display().to_string();
+    let args = args.iter().copied().chain(["--kubeconfig", &kubeconfig]);
+    let run = khaibao(cp, args, Duration::from_secs(60))?;
+    Ok(run.expect(0)?.stdout.clone())
 }
 
 /// Appends `line` to the tenant template `config.yaml.hbs` of a platform manifest.
@@ -144,11 +134,10 @@ fn a_template_change_moves_in_waves_and_pause_resume_undo_steer_it() {
         let tenants = s.provinces(&codes)?;
         s.create_tenants(&tenants).await?;
         s.wait_ready(16, Duration::from_secs(90)).await?;
-        let kubeconfig = env.cp.kubeconfig.clone();
 
         // Paused before the change: the rollout starts but moves nobody, and nothing is
         // re-rendered — every object keeps revision 1.
-        let out = khaibao(&kubeconfig, &["rollout", "pause", &s.platform])?;
+        let out = khaibao_stdout(&env.cp, &["rollout", "pause", &s.platform])?;
         ensure!(out.contains("paused"), "pause said: {out}");
         edit_config_template(&mut manifest, "  e2eMarker: waves-v2")?;
         let rev2 = platform_revision(&manifest)?;
@@ -164,7 +153,7 @@ fn a_template_change_moves_in_waves_and_pause_resume_undo_steer_it() {
             revs == [(rev1.clone(), 16 * (OBJECTS_PER_TENANT - 1))].into(),
             "objects re-rendered while paused: {revs:?}"
         );
-        let status = khaibao(&kubeconfig, &["rollout", "status", &s.platform])?;
+        let status = khaibao_stdout(&env.cp, &["rollout", "status", &s.platform])?;
         ensure!(
             status.contains(&format!("{rev1} → {rev2}  Paused")) && status.contains("0/4"),
             "rollout status while paused:\n{status}"
@@ -173,7 +162,7 @@ fn a_template_change_moves_in_waves_and_pause_resume_undo_steer_it() {
         // Resumed: the canary, then three batches of five, each after the previous is Ready.
         // Every status the operator writes is watched, so each wave start is seen.
         let seen = record_rollouts(&s).await?;
-        khaibao(&kubeconfig, &["rollout", "resume", &s.platform])?;
+        khaibao_stdout(&env.cp, &["rollout", "resume", &s.platform])?;
         let r = wait_phase(&s, &rev2, RolloutStatus::COMPLETE, Duration::from_secs(120)).await?;
         let seen = seen.lock().map(|v| v.clone()).unwrap_or_default();
         let sizes = [1, 5, 5, 5];
@@ -235,7 +224,7 @@ fn a_template_change_moves_in_waves_and_pause_resume_undo_steer_it() {
 
         // Undo: the platform's spec is the snapshot of revision 1 again, and the tenants go back
         // in waves.
-        let out = khaibao(&kubeconfig, &["rollout", "undo", &s.platform])?;
+        let out = khaibao_stdout(&env.cp, &["rollout", "undo", &s.platform])?;
         ensure!(
             out.contains(&format!("back to revision {rev1}")),
             "undo said: {out}"
@@ -339,14 +328,14 @@ fn a_broken_template_halts_after_the_canary_and_undo_brings_it_back() {
         }
         let events = events_text(&s.client).await?;
         ensure!(events.contains("RolloutHalted"), "no RolloutHalted event");
-        let status = khaibao(&env.cp.kubeconfig, &["rollout", "status", &s.platform])?;
+        let status = khaibao_stdout(&env.cp, &["rollout", "status", &s.platform])?;
         ensure!(
             status.contains("Halted") && status.contains(&canary),
             "rollout status of a halted rollout:\n{status}"
         );
 
         // Undo of an unfinished rollout: the canary returns to revision 1 at once.
-        let out = khaibao(&env.cp.kubeconfig, &["rollout", "undo", &s.platform])?;
+        let out = khaibao_stdout(&env.cp, &["rollout", "undo", &s.platform])?;
         ensure!(out.contains("return at once"), "undo said: {out}");
         wait_phase(&s, &rev2, RolloutStatus::CANCELLED, Duration::from_secs(30)).await?;
         s.wait_ready(8, Duration::from_secs(60)).await?;

@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::validate::warning_reports;
 use super::{INVALID, USAGE, load};
 use crate::Global;
-use crate::fleet::{render_fleet, skip_teardown, tenant_key};
+use crate::fleet::{render_fleet_verdicts, skip_teardown, tenant_key};
+use crate::input::LoadedTenant;
 use crate::report::{Report, print_warnings};
 
 struct Case {
@@ -31,7 +32,28 @@ pub fn run(g: &Global, paths: &[PathBuf], junit: Option<&Path>, update: bool) ->
         Ok(i) => i,
         Err(code) => return code,
     };
-    let fleet = render_fleet(&inputs);
+    // Each tenant is compared with its expected file (or its snapshot written) as it renders,
+    // in parallel; only the verdicts and what the collision checks need are kept.
+    let write_errors = std::sync::Mutex::new(Vec::new());
+    let inspect = |t: &LoadedTenant, rendered: &RenderedTenant| {
+        let expected_path = expected_path(
+            inputs.path(t.at),
+            t.tenant.metadata.name.as_deref().unwrap_or_default(),
+        );
+        if update {
+            if let Err(e) = std::fs::write(&expected_path, snapshot(rendered))
+                && let Ok(mut errors) = write_errors.lock()
+            {
+                errors.push(format!("{}: cannot write: {e}", expected_path.display()));
+            }
+            Vec::new()
+        } else {
+            compare_expected(&expected_path, rendered)
+        }
+    };
+    let fleet = render_fleet_verdicts(&inputs, &inspect);
+    let mut write_errors = write_errors.into_inner().unwrap_or_default();
+    write_errors.sort();
     let mut cases: Vec<Case> = Vec::new();
     let describe = |r: &Report| {
         let mut s = format!("{}{}", r.place(), r.headline(lang));
@@ -58,27 +80,12 @@ pub fn run(g: &Global, paths: &[PathBuf], junit: Option<&Path>, update: bool) ->
             });
         }
     }
-    let mut write_errors = Vec::new();
     for o in &fleet.outcomes {
         let t = &inputs.tenants[o.index];
         let name = tenant_key(t);
         let failures = match &o.result {
             Err(rs) => rs.iter().map(describe).collect(),
-            Ok(rendered) => {
-                let expected_path = expected_path(
-                    inputs.path(t.at),
-                    t.tenant.metadata.name.as_deref().unwrap_or_default(),
-                );
-                if update {
-                    if let Err(e) = std::fs::write(&expected_path, snapshot(rendered)) {
-                        write_errors
-                            .push(format!("{}: cannot write: {e}", expected_path.display()));
-                    }
-                    Vec::new()
-                } else {
-                    compare_expected(&expected_path, rendered)
-                }
-            }
+            Ok(_) => o.notes.clone(),
         };
         cases.push(Case { name, failures });
     }

@@ -4,7 +4,7 @@ use khaibao::diagnostics::{Lang, Text};
 
 use super::{INVALID, invalid_reports, load};
 use crate::Global;
-use crate::fleet::{Fleet, locate, render_fleet, skip_teardown};
+use crate::fleet::{Fleet, locate, render_fleet_verdicts, skip_teardown};
 use crate::input::Inputs;
 use crate::report::{Report, print_all, print_warnings, sort_by_place};
 
@@ -13,7 +13,8 @@ pub fn run(g: &Global, paths: &[PathBuf]) -> u8 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    let fleet = render_fleet(&inputs);
+    // A verdict per tenant: the objects are dropped as soon as each is checked.
+    let fleet = render_fleet_verdicts(&inputs, &|_, _| Vec::new());
     let reports = invalid_reports(&inputs, &fleet);
     let failed = fleet.outcomes.iter().filter(|o| o.result.is_err()).count();
     print_warnings(&warning_reports(&inputs, &fleet), g.lang());

@@ -1,24 +1,24 @@
 //! The vocabulary of the reform scenario (`tests/reform.rs`): the 63 provinces of the old
 //! division with values of their own and the communes of two provinces that merged, written
-//! as files a province would keep; the real `khaibao` CLI run over them; the plan it prints;
-//! and what the fleet holds at one moment (secrets, host names, resource versions), read back
-//! from the cluster to compare before and after.
+//! as files a province would keep; the real `khaibao` CLI run over them (the runner itself is
+//! [`crate::cli`]); the plan it prints; and what the fleet holds at one moment (secrets, host
+//! names, resource versions), read back from the cluster to compare before and after.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 
 use crate::fixtures::read_manifests;
-use crate::{ControlPlane, PROVINCES_DIR, cli_binary, workspace_root};
+use crate::{ControlPlane, PROVINCES_DIR, workspace_root};
 
 mod fleet;
 mod guarantees;
+
+/// The CLI runner, where the reform's callers have always found it.
+pub use crate::cli::{CliRun, khaibao};
 
 pub use fleet::{
     TenantRecord, record_fleet, reform_status, resource_versions, still_there,
@@ -135,100 +135,6 @@ impl OldDivision {
             sets,
         })
     }
-}
-
-/// One run of the `khaibao` CLI.
-#[derive(Debug)]
-pub struct CliRun {
-    pub command: String,
-    /// `None` when killed (timeout, signal).
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub took: Duration,
-}
-
-impl CliRun {
-    /// Fails unless the exit code is `code`, with the command's output.
-    pub fn expect(&self, code: i32) -> anyhow::Result<&Self> {
-        ensure!(
-            self.code == Some(code),
-            "`{}` exited {:?}, expected {code}\nstdout:\n{}\nstderr:\n{}",
-            self.command,
-            self.code,
-            crate::tail(&self.stdout, 40),
-            crate::tail(&self.stderr, 40)
-        );
-        Ok(self)
-    }
-
-    pub fn json(&self) -> anyhow::Result<Value> {
-        serde_json::from_str(&self.stdout)
-            .with_context(|| format!("`{}` printed no JSON:\n{}", self.command, self.stdout))
-    }
-}
-
-static RUNS: AtomicU32 = AtomicU32::new(0);
-
-/// Runs `khaibao ARGS` in the workspace root (so `./platforms` is found) against `cp`, with
-/// English messages; its output is kept in `STATE_DIR/cli/`. Killed after `timeout`.
-pub fn khaibao(
-    cp: &ControlPlane,
-    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
-    timeout: Duration,
-) -> anyhow::Result<CliRun> {
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
-    let command = format!("khaibao {}", args.join(" "));
-    let dir = cp.state_dir.join("cli");
-    std::fs::create_dir_all(&dir)?;
-    let n = RUNS.fetch_add(1, Ordering::SeqCst);
-    let (out_path, err_path) = (
-        dir.join(format!("{n}.stdout")),
-        dir.join(format!("{n}.stderr")),
-    );
-    std::fs::write(dir.join(format!("{n}.command")), &command)?;
-    let started = Instant::now();
-    let mut child = Command::new(cli_binary()?)
-        .args(&args)
-        .current_dir(workspace_root())
-        .env("KUBECONFIG", &cp.kubeconfig)
-        .env("LANG", "C.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path)?)
-        .stderr(std::fs::File::create(&err_path)?)
-        .spawn()
-        .with_context(|| format!("cannot run {command}"))?;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let run = CliRun {
-        command,
-        code: status.and_then(|s| s.code()),
-        stdout: std::fs::read_to_string(&out_path)?,
-        stderr: std::fs::read_to_string(&err_path)?,
-        took: started.elapsed(),
-    };
-    if status.is_none() {
-        bail!(
-            "`{}` did not finish within {timeout:.0?}; killed\n{}",
-            run.command,
-            run.stderr
-        );
-    }
-    Ok(run)
 }
 
 /// `khaibao reform plan --from 63 --to 34 -o json` over `paths`, with a resolve file,

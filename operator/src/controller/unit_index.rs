@@ -128,6 +128,24 @@ impl UnitIndex {
             .unwrap_or_default()
     }
 
+    /// The first tenant (`namespace/name`) declaring this unit of the 34-province division
+    /// on `platform`.
+    pub fn holder_of(&self, platform: &str, level: &'static str, code: &str) -> Option<String> {
+        let inner = self.inner.read().ok()?;
+        let key: UnitKey = (
+            platform.to_string(),
+            level,
+            "34".to_string(),
+            code.to_string(),
+        );
+        inner
+            .holders
+            .get(&key)?
+            .iter()
+            .next()
+            .map(|(_, k)| k.clone())
+    }
+
     /// The tenant (`namespace/name`) that declared `t`'s unit on its platform before `t`.
     pub fn declared_before(&self, t: &Tenant) -> Option<String> {
         let inner = self.inner.read().ok()?;

@@ -29,8 +29,8 @@ pub use policy::{
     LABEL_PLATFORM, LABEL_PROVINCE, LABEL_REVISION, LABEL_TENANT, LABEL_UNIT_CODE, MANAGER,
 };
 pub use predecessors::{
-    ADOPTED_SUFFIX, ANNOTATION_ADOPTED_SECRET, ResolvedPredecessor, adopted_key, is_in_place,
-    moved_code, resolve_predecessor,
+    ADOPTED_SUFFIX, ANNOTATION_ADOPTED_SECRET, ResolvedPredecessor, adopted_key, host_taker,
+    is_in_place, moved_code, resolve_predecessor,
 };
 pub use quote::quote_scalar;
 pub use schema::TenantSchema;

@@ -155,6 +155,25 @@ pub fn moved_code(p: &ResolvedPredecessor, unit_code: &str) -> bool {
     p.in_place && !p.partial && p.code != unit_code
 }
 
+/// The unit of the current (34-province) division that answers at `p`'s host name (the same
+/// level, slug and province slug): the one a `host_taken` predecessor's name belongs to now.
+pub fn host_taker(p: &ResolvedPredecessor) -> Option<(Level, String)> {
+    let reg = units(Division::D34);
+    match p.level {
+        Level::Province => reg
+            .provinces
+            .iter()
+            .find(|u| u.slug == p.slug)
+            .map(|u| (Level::Province, u.code.clone())),
+        Level::Commune => {
+            let province = reg.provinces.iter().find(|u| u.slug == p.province_slug)?;
+            reg.communes_of(&province.code)
+                .find(|c| c.slug == p.slug)
+                .map(|c| (Level::Commune, c.code.clone()))
+        }
+    }
+}
+
 /// Refuses a predecessor of another province: one whose province did not become (or is not)
 /// the successor's. A successor serves its predecessors' host names and adopts their secrets,
 /// so an entry naming a unit elsewhere would let one province take another's address and keys;
@@ -409,6 +428,22 @@ mod tests {
         assert_eq!(r.objects[0].object["data"]["adopted"], "false");
         assert_eq!(r.generated_secrets.len(), 1);
         assert!(!moved_code(&r.predecessors[0], &r.unit.code));
+    }
+
+    #[test]
+    fn the_unit_that_took_a_predecessors_host_name() {
+        // Old Xã Long Hòa of Hồ Chí Minh (27679) went into Xã Cần Giờ; the new Xã Long Hòa of
+        // Hồ Chí Minh (25792, from old Bình Dương) answers at its host name now.
+        let p = resolve_predecessor(&pred("tinh-79/xa-long-hoa", Level::Commune, "27679", None))
+            .unwrap();
+        assert_eq!(
+            (p.slug.as_str(), p.province_slug.as_str()),
+            ("xa-long-hoa", "ho-chi-minh")
+        );
+        assert_eq!(host_taker(&p), Some((Level::Commune, "25792".to_string())));
+        let ha_giang =
+            resolve_predecessor(&pred("tinh-02/ha-giang", Level::Province, "02", None)).unwrap();
+        assert_eq!(host_taker(&ha_giang), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tracing::info;
 use super::writes::publish;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_REFORM_PLAN, Platform, Predecessor, Tenant, TenantStatus};
-use crate::pipeline::{CompiledPlatform, RenderedTenant, is_in_place};
+use crate::pipeline::{CompiledPlatform, RenderedTenant, is_in_place, resolve_predecessor};
 use crate::status::{self, READY};
 
 mod secrets;
@@ -140,6 +140,9 @@ pub struct Facts {
     /// Live communes still inherit from the predecessor (a province): retiring it first would
     /// leave them without their parent's values until their own successors take over.
     pub live_children: usize,
+    /// The tenant of the new unit that answers at the predecessor's host name now
+    /// (`hostTaken`), while it is not Ready yet: retiring first would leave the name unserved.
+    pub host_taker_pending: Option<String>,
 }
 
 /// The rule, in order: Ready first, then the plan's approval, the secrets, the other parts.
@@ -173,6 +176,13 @@ pub fn decide(predecessor: &str, f: &Facts) -> Decision {
         wait(
             "AwaitingOtherSuccessors",
             format!("{predecessor} is retired once every successor of its parts is Ready"),
+        )
+    } else if let Some(taker) = &f.host_taker_pending {
+        wait(
+            "AwaitingHostTaker",
+            format!(
+                "{predecessor}'s host name belongs to {taker} now; {predecessor} is retired once {taker} is Ready"
+            ),
         )
     } else if f.live_children > 0 {
         wait(
@@ -365,6 +375,7 @@ pub async fn retire_predecessors(
                     partial: p.partial,
                     others_ready,
                     live_children,
+                    host_taker_pending: host_taker_pending(ctx, tenant, p, &lookup),
                 };
                 match decide(&p.tenant, &facts) {
                     Decision::Retire => retire(ctx, tenant, t).await?,
@@ -389,6 +400,34 @@ pub async fn retire_predecessors(
     progress.waiting = blocked.into_iter().chain(waiting).collect();
     record_progress(status, Some(&progress), generation, now);
     Ok((progress.pending > 0 && !progress.blocked_only && ready && !held).then_some(RECHECK))
+}
+
+/// For a `hostTaken` predecessor: the tenant declaring the new unit that answers at its host
+/// name, while that tenant is not Ready at its current generation. `None` when there is no
+/// such unit or no tenant declares it on the platform (nobody will serve the name).
+fn host_taker_pending(
+    ctx: &Context,
+    successor: &Tenant,
+    p: &Predecessor,
+    lookup: &dyn Fn(&str, &str) -> Option<Arc<Tenant>>,
+) -> Option<String> {
+    if !p.host_taken {
+        return None;
+    }
+    let (level, code) = crate::pipeline::host_taker(&resolve_predecessor(p)?)?;
+    let taker = ctx
+        .units
+        .holder_of(&successor.spec.platform, level.as_str(), &code)?;
+    let ready = taker
+        .split_once('/')
+        .and_then(|(ns, n)| lookup(ns, n))
+        .is_some_and(|t| {
+            t.status.as_ref().is_some_and(|st| {
+                st.observed_generation == t.metadata.generation
+                    && status::is_true(&st.conditions, READY)
+            })
+        });
+    (!ready).then_some(taker)
 }
 
 /// Deletes the predecessor Tenant: its finalizer deletes its objects. The successor's Ingress
@@ -531,15 +570,16 @@ mod tests {
 
     #[test]
     fn retirement_waits_for_ready_approval_secrets_and_the_other_parts() {
-        let all = Facts {
+        let all = || Facts {
             ready: true,
             held: false,
             secrets_adopted: true,
             partial: false,
             others_ready: true,
             live_children: 0,
+            host_taker_pending: None,
         };
-        assert_eq!(decide("a/b", &all), Decision::Retire);
+        assert_eq!(decide("a/b", &all()), Decision::Retire);
         let reason = |f: Facts| match decide("a/b", &f) {
             Decision::Wait { reason, .. } => reason,
             Decision::Retire => "Retire",
@@ -547,29 +587,35 @@ mod tests {
         assert_eq!(
             reason(Facts {
                 ready: false,
-                ..all
+                ..all()
             }),
             "AwaitingReady"
         );
-        assert_eq!(reason(Facts { held: true, ..all }), AWAITING_APPROVAL);
+        assert_eq!(
+            reason(Facts {
+                held: true,
+                ..all()
+            }),
+            AWAITING_APPROVAL
+        );
         assert_eq!(
             reason(Facts {
                 secrets_adopted: false,
-                ..all
+                ..all()
             }),
             "AdoptingSecrets"
         );
         assert_eq!(
             reason(Facts {
                 partial: true,
-                ..all
+                ..all()
             }),
             "RetiredByOtherSuccessor"
         );
         assert_eq!(
             reason(Facts {
                 others_ready: false,
-                ..all
+                ..all()
             }),
             "AwaitingOtherSuccessors"
         );
@@ -577,9 +623,17 @@ mod tests {
         assert_eq!(
             reason(Facts {
                 live_children: 3,
-                ..all
+                ..all()
             }),
             "AwaitingChildren"
+        );
+        // A name another new unit took is served by that unit before its old holder goes.
+        assert_eq!(
+            reason(Facts {
+                host_taker_pending: Some("tinh-79/xa-long-hoa-25792".into()),
+                ..all()
+            }),
+            "AwaitingHostTaker"
         );
     }
 
