@@ -194,6 +194,13 @@ fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
 /// rendered tenant after its objects), which nothing reads after `inspect`.
 fn thin(rendered: &mut RenderedTenant) {
     rendered.values = Default::default();
+    // A fleet of the 63-province division warns on every tenant, each warning a paragraph in
+    // two languages: only the reason stays; the few printed are built again
+    // (`validate::warning_reports`).
+    for w in &mut rendered.unit.warnings {
+        w.message = khaibao::diagnostics::Text::new("", "");
+        w.hint = None;
+    }
     for o in rendered
         .objects
         .iter_mut()

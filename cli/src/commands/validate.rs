@@ -57,7 +57,22 @@ pub fn warning_reports(inputs: &Inputs, fleet: &Fleet) -> Vec<Report> {
             let n = seen.entry(d.reason).or_default();
             *n += 1;
             if *n <= WARNINGS_PER_REASON {
-                reports.push(locate(inputs, d, Some(t), None, None));
+                // Verdict-only rendering keeps a warning's reason, not its text: built again
+                // for the few printed.
+                let full = if d.message.en.is_empty() {
+                    khaibao::registry::resolve_unit(&t.tenant.spec.unit)
+                        .ok()
+                        .and_then(|u| u.warnings.into_iter().find(|w| w.reason == d.reason))
+                } else {
+                    None
+                };
+                reports.push(locate(
+                    inputs,
+                    full.as_ref().unwrap_or(d),
+                    Some(t),
+                    None,
+                    None,
+                ));
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::{ControlPlane, PROVINCES_DIR, workspace_root};
 
 mod fleet;
 mod guarantees;
+mod leaks;
 
 /// The CLI runner, where the reform's callers have always found it.
 pub use crate::cli::{CliRun, khaibao};
@@ -29,6 +30,7 @@ pub use guarantees::{
     assert_reapply_writes_nothing, assert_retired_in_order, assert_secrets_kept,
     not_ready_successors, predecessors_ready, wait_fleet_ready,
 };
+pub use leaks::assert_no_secret_leak_anywhere;
 
 /// The platform of the scenario, under its real name and namespace (the plan writes the
 /// successors' namespaces `tinh-<code>` itself, so the scenario cannot be renamed).
