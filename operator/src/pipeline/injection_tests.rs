@@ -11,6 +11,11 @@ use crate::api::{NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec, Uni
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"cfg\"}}\n  labels:\n    tier: {{values.tier}}\ndata:\n  title: {{values.title}}\n  note: {{concat \"[\" values.title \"]\"}}\n  joined: {{join values.list \"|\"}}\n  nested: {{json values.nested}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"second\"}}\ndata:\n  {{#if values.flag}}flag: {{values.title}}{{/if}}\n  fixed: \"x\"\n";
 
 fn platform() -> CompiledPlatform {
+    platform_with(TEMPLATE)
+}
+
+/// A platform whose one tenant template is `template`.
+fn platform_with(template: &str) -> CompiledPlatform {
     let mut p = Platform::new(
         "p",
         PlatformSpec {
@@ -23,7 +28,7 @@ fn platform() -> CompiledPlatform {
                 shared: vec![],
                 tenant: vec![NamedTemplate {
                     name: "t.yaml.hbs".into(),
-                    template: TEMPLATE.into(),
+                    template: template.into(),
                 }],
             },
             ..Default::default()
@@ -187,27 +192,9 @@ fn a_list_of_10_000_values_renders_as_data() {
 
 /// A platform whose one tenant object is named `{{name SUFFIX}}`.
 fn platform_naming(suffix: &str) -> CompiledPlatform {
-    let mut p = Platform::new(
-        "p",
-        PlatformSpec {
-            display_name: "p".into(),
-            namespace: "p".into(),
-            tenant_schema: json!({"type": "object"}),
-            allowed_kinds: vec!["ConfigMap".into()],
-            templates: PlatformTemplates {
-                shared: vec![],
-                tenant: vec![NamedTemplate {
-                    name: "n.yaml.hbs".into(),
-                    template: format!(
-                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{name \"{suffix}\"}}}}\n"
-                    ),
-                }],
-            },
-            ..Default::default()
-        },
-    );
-    p.metadata.name = Some("p".into());
-    CompiledPlatform::compile(&p).expect("compiles")
+    platform_with(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{name \"{suffix}\"}}}}\n"
+    ))
 }
 
 #[test]
