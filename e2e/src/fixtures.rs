@@ -161,6 +161,16 @@ pub fn portal_config_values(objects: &[Obj], key: &str) -> BTreeMap<String, Stri
         .collect()
 }
 
+/// A Secret's data as bytes by key (what the secret checks compare and search for).
+pub fn secret_data(secret: Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
 /// The `khaibao.dev/tenant` label value of a tenant.
 pub fn tenant_label(namespace: &str, name: &str) -> String {
     format!("{namespace}.{name}")
@@ -508,16 +518,7 @@ impl Scope {
                     .get("khaibao.dev/generated-secret")
                     .is_some_and(|v| v == "true")
             })
-            .map(|s| {
-                let data = s
-                    .data
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                (s.name_any(), data)
-            })
+            .map(|s| (s.name_any(), secret_data(s)))
             .collect())
     }
 

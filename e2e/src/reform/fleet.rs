@@ -68,12 +68,7 @@ pub async fn record_fleet(
             continue;
         };
         let name = s.name_any();
-        let data: BTreeMap<String, Vec<u8>> = s
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
+        let data = crate::secret_data(s);
         if name.ends_with(&format!("-{API_KEY}-adopted")) {
             record.adopted = Some((name, data));
         } else if name.ends_with(&format!("-{API_KEY}")) {

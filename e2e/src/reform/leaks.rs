@@ -29,13 +29,8 @@ pub async fn assert_no_secret_leak_anywhere(
         .await?
         .items
     {
-        let data: BTreeMap<String, Vec<u8>> = s
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
-        secrets.insert(s.metadata.name.unwrap_or_default(), data);
+        let name = s.metadata.name.clone().unwrap_or_default();
+        secrets.insert(name, crate::secret_data(s));
     }
     ensure!(
         secrets.keys().any(|n| n.ends_with("-adopted")),

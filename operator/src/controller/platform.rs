@@ -94,13 +94,11 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 );
             }
             Ok(objects)
-                if (!platform.spec.generated_secrets.is_empty()
+                if let Some(msg) = (!platform.spec.generated_secrets.is_empty()
                     || objects.iter().any(|o| o.kind() == "Secret"))
-                    && ctx.secrets_refused(&platform.spec.namespace).is_some() =>
+                .then(|| ctx.secrets_refused(&platform.spec.namespace))
+                .flatten() =>
             {
-                let msg = ctx
-                    .secrets_refused(&platform.spec.namespace)
-                    .unwrap_or_default();
                 status::set_condition(
                     &mut new.conditions,
                     READY,

@@ -190,7 +190,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     // The generated secrets do not depend on the other objects: created in the same round
     // trip.
     let (applied, created) = futures::join!(
-        apply_desired_objects(&ctx, &rendered),
+        apply_desired_objects(&ctx, &platform, &rendered),
         create_generated_secrets(&ctx, &platform, &rendered, &owned, known_secrets)
     );
     let objects = match applied {
@@ -385,17 +385,12 @@ fn still_as_written(written: Option<&str>, seen: Option<&OwnedMeta>, before: Opt
 /// Server-side applies every desired object; returns them with the resourceVersions written.
 async fn apply_desired_objects(
     ctx: &Context,
+    platform: &CompiledPlatform,
     rendered: &RenderedTenant,
 ) -> Result<Vec<ObjectReference>, Error> {
-    let namespace = rendered
-        .objects
-        .first()
-        .or(rendered.generated_secrets.first())
-        .and_then(|o| o.object.pointer("/metadata/namespace"))
-        .and_then(|n| n.as_str());
     let has_secrets = !rendered.generated_secrets.is_empty()
         || rendered.objects.iter().any(|o| o.kind() == "Secret");
-    if has_secrets && let Some(msg) = namespace.and_then(|ns| ctx.secrets_refused(ns)) {
+    if has_secrets && let Some(msg) = ctx.secrets_refused(&platform.platform.spec.namespace) {
         return Err(Error::Cluster(crate::cluster::ClusterError::Invalid(msg)));
     }
     if let Some(o) = rendered

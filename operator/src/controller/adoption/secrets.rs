@@ -120,7 +120,7 @@ pub(super) async fn adopt_secrets(
                 .any(|m| &*m.kind == "Secret" && &*m.name == o.name())
         });
     if sources.is_empty() && !adopted_missing {
-        delete_own_old_secrets(ctx, platform, rendered, &owned, &own_old).await?;
+        delete_own_old_secrets(ctx, platform, &owned, &own_old).await?;
         return Ok(adopted);
     }
     // Each -adopted Secret must hold every predecessor's values before that one is retired.
@@ -171,7 +171,7 @@ pub(super) async fn adopt_secrets(
         }
     }
     own_old.retain(|(code, _)| ctx.adopted.has(&me, code));
-    delete_own_old_secrets(ctx, platform, rendered, &owned, &own_old).await?;
+    delete_own_old_secrets(ctx, platform, &owned, &own_old).await?;
     Ok(adopted)
 }
 
@@ -200,20 +200,18 @@ pub fn kept_for_adoption(platform: &CompiledPlatform, rendered: &RenderedTenant)
 async fn delete_own_old_secrets(
     ctx: &Context,
     platform: &CompiledPlatform,
-    rendered: &RenderedTenant,
     owned: &[crate::controller::owned_index::OwnedMeta],
     own_old: &[(String, String)],
 ) -> Result<(), Error> {
-    if own_old.is_empty() {
-        return Ok(());
-    }
-    let names: BTreeSet<String> = kept_for_adoption(platform, rendered).into_iter().collect();
-    let stems: Vec<&str> = own_old.iter().map(|(_, s)| s.as_str()).collect();
-    for m in owned.iter().filter(|m| {
-        &*m.kind == "Secret"
-            && names.contains(&*m.name)
-            && stems.iter().any(|s| m.name.starts_with(s))
-    }) {
+    let specs = &platform.platform.spec.generated_secrets;
+    let names: BTreeSet<String> = own_old
+        .iter()
+        .flat_map(|(_, stem)| specs.iter().filter_map(|s| object_name(stem, &s.name).ok()))
+        .collect();
+    for m in owned
+        .iter()
+        .filter(|m| &*m.kind == "Secret" && names.contains(&*m.name))
+    {
         crate::controller::tenant::delete_object(ctx, m).await?;
     }
     Ok(())
