@@ -44,6 +44,7 @@ test: tools
 	$(CARGO) build -p khaibao --features operator --bin khaibao-operator
 	$(CARGO) build -p khaibao-cli
 	e2e/build-controlplane.sh
+	e2e/build-peers.sh
 	e2e/chart-check.sh
 	$(CARGO) test --workspace --features khaibao/operator
 

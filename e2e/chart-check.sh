@@ -33,5 +33,12 @@ check "security context is locked down" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "readOnlyRootFilesystem: true" && helm template kb charts/khaibao | grep -q "runAsNonRoot: true"'
 check "new tenants get the operator's finalizer from the API server" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "kind: MutatingAdmissionPolicy$"'
+check "Argo CD health checks: one entry per kind, each the chart's health.lua, applies" bash -c '
+  cm=$(helm template kb charts/khaibao -n khaibao-system --set argocd.healthChecks=true --show-only templates/argocd-health.yaml) &&
+  echo "$cm" | kubectl apply --dry-run=server -f - >/dev/null &&
+  for kind in Tenant TenantSet Platform; do
+    echo "$cm" | kubectl create --dry-run=client -f - -o "jsonpath={.data.resource\.customizations\.health\.khaibao\.dev_$kind}" |
+      diff - charts/khaibao/argocd/health.lua || exit 1
+  done && ! helm template kb charts/khaibao | grep -q argocd-health'
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -37,7 +37,11 @@ fn binary_name() -> String {
         .unwrap_or_else(|| "e2e".into())
 }
 
-fn run_script(script: &Path, args: &[&Path], log: Option<&Path>) -> anyhow::Result<String> {
+pub(crate) fn run_script(
+    script: &Path,
+    args: &[&Path],
+    log: Option<&Path>,
+) -> anyhow::Result<String> {
     let stderr = match log {
         Some(path) => Stdio::from(
             std::fs::OpenOptions::new()
@@ -73,7 +77,7 @@ fn run_script(script: &Path, args: &[&Path], log: Option<&Path>) -> anyhow::Resu
     Ok(stdout)
 }
 
-fn last_line(s: &str) -> Option<&str> {
+pub(crate) fn last_line(s: &str) -> Option<&str> {
     s.lines().map(str::trim).rfind(|l| !l.is_empty())
 }
 

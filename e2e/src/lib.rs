@@ -30,6 +30,7 @@ mod controlplane;
 pub mod events;
 mod fixtures;
 mod operator;
+pub mod peers;
 pub mod province_policy;
 pub mod reform;
 pub mod scale;

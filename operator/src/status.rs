@@ -9,6 +9,52 @@ pub const RENDERED: &str = "Rendered";
 pub const APPLIED: &str = "Applied";
 pub const DEGRADED: &str = "Degraded";
 pub const CONFLICT: &str = "Conflict";
+/// kstatus' abnormal-true conditions (sigs.k8s.io/cli-utils, read by Flux, kpt and our Argo CD
+/// health script): work in progress, or stuck until someone changes something.
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// Where an object's reconciliation stands, for the kstatus conditions.
+pub enum Progress<'a> {
+    /// Converged (Ready), or at rest: neither condition is set.
+    Settled,
+    /// Work under way or retried: `Reconciling=True`.
+    Working { reason: &'a str, message: &'a str },
+    /// Cannot go on without a change to a spec or template: `Stalled=True`.
+    Stuck { reason: &'a str, message: &'a str },
+}
+
+/// Sets `Reconciling`/`Stalled` from `progress`. Both are removed rather than set `False` when
+/// settled: kstatus reads absent as false, and 10,000 tenants carry two conditions fewer.
+pub fn set_progress(
+    conditions: &mut Vec<Condition>,
+    progress: Progress<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    match progress {
+        Progress::Settled => {
+            clear_condition(conditions, RECONCILING);
+            clear_condition(conditions, STALLED);
+        }
+        Progress::Working { reason, message } => {
+            clear_condition(conditions, STALLED);
+            set_condition(
+                conditions,
+                RECONCILING,
+                true,
+                reason,
+                message,
+                generation,
+                now,
+            );
+        }
+        Progress::Stuck { reason, message } => {
+            clear_condition(conditions, RECONCILING);
+            set_condition(conditions, STALLED, true, reason, message, generation, now);
+        }
+    }
+}
 
 /// Sets (or adds) condition `type_`, keeping its transition time when the status is unchanged.
 pub fn set_condition(
@@ -61,6 +107,26 @@ mod tests {
 
     fn at(secs: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn progress_never_leaves_reconciling_and_stalled_both_true() {
+        let mut c = Vec::new();
+        let working = Progress::Working {
+            reason: "Applying",
+            message: "",
+        };
+        set_progress(&mut c, working, Some(1), &at(1));
+        assert!(is_true(&c, RECONCILING) && condition(&c, STALLED).is_none());
+        let stuck = Progress::Stuck {
+            reason: "RenderFailed",
+            message: "bad template",
+        };
+        set_progress(&mut c, stuck, Some(1), &at(2));
+        assert!(is_true(&c, STALLED) && condition(&c, RECONCILING).is_none());
+        assert_eq!(condition(&c, STALLED).unwrap().message, "bad template");
+        set_progress(&mut c, Progress::Settled, Some(2), &at(3));
+        assert!(c.is_empty());
     }
 
     #[test]

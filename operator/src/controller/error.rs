@@ -15,6 +15,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether retrying alone may fix it (API server down, overloaded or a cache not yet
+    /// synced), as against a refusal that needs a change to what was declared.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Kube(kube::Error::Api(s)) => s.code >= 500 || s.code == 429,
+            Error::Kube(_) | Error::NotReady => true,
+            Error::Cluster(c) => c.is_transient(),
+            Error::PlatformInUse { .. } => false,
+        }
+    }
+
     /// A short stable label for the `khaibao_reconcile_errors_total` metric.
     pub fn metric_label(&self) -> &'static str {
         match self {

@@ -20,10 +20,12 @@ use super::runtime::{RetryBackoff, Shutdown, backoff_key, error_policy, record};
 use super::watches::{OwnedEvents, Watches, next};
 use super::writes::publish;
 use super::{Context, Error, finalizers, revisions, rollouts};
-use crate::api::{FailingTenant, Level, Platform, PlatformStatus, ProvinceCounts, Tenant};
+use crate::api::{
+    FailingTenant, Level, Platform, PlatformStatus, ProvinceCounts, RolloutStatus, Tenant,
+};
 use crate::cluster::{FIELD_MANAGER, apply_object_meta};
 use crate::pipeline::ANNOTATION_OWNER;
-use crate::status::{self, READY};
+use crate::status::{self, Progress, READY};
 
 pub const FINALIZER: &str = "khaibao.dev/platform-in-use";
 
@@ -70,10 +72,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 )
                 .await;
             }
-            status::set_condition(
-                &mut new.conditions,
-                READY,
-                false,
+            stalled(
+                &mut new,
                 "InvalidPlatform",
                 &msg,
                 platform.meta().generation,
@@ -83,10 +83,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         Ok(compiled) => match compiled.render_shared() {
             Err(problems) => {
                 let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
-                status::set_condition(
-                    &mut new.conditions,
-                    READY,
-                    false,
+                stalled(
+                    &mut new,
                     "SharedRenderFailed",
                     &msg,
                     platform.meta().generation,
@@ -99,10 +97,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 .then(|| ctx.secrets_refused(&platform.spec.namespace))
                 .flatten() =>
             {
-                status::set_condition(
-                    &mut new.conditions,
-                    READY,
-                    false,
+                stalled(
+                    &mut new,
                     "SecretNamespaceNotPermitted",
                     &msg,
                     platform.meta().generation,
@@ -161,11 +157,42 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                     platform.meta().generation,
                     &now,
                 );
+                let progress = match new.rollout.as_ref().map(|r| r.phase.as_str()) {
+                    Some(RolloutStatus::PROGRESSING) => Progress::Working {
+                        reason: "RollingOut",
+                        message: &msg,
+                    },
+                    Some(RolloutStatus::HALTED) => Progress::Stuck {
+                        reason: "RolloutHalted",
+                        message: &msg,
+                    },
+                    _ => Progress::Settled,
+                };
+                let generation = platform.meta().generation;
+                status::set_progress(&mut new.conditions, progress, generation, &now);
             }
         },
     }
     patch_status_if_changed(&api, &ctx, &name, &old, new).await?;
     Ok(Action::requeue(requeue))
+}
+
+/// Not Ready, and not going to be without a change to the platform or the cluster's set-up.
+fn stalled(new: &mut PlatformStatus, reason: &str, msg: &str, generation: Option<i64>, now: &Time) {
+    status::set_condition(
+        &mut new.conditions,
+        READY,
+        false,
+        reason,
+        msg,
+        generation,
+        now,
+    );
+    let stuck = Progress::Stuck {
+        reason,
+        message: msg,
+    };
+    status::set_progress(&mut new.conditions, stuck, generation, now);
 }
 
 /// How many failing tenants a status lists.

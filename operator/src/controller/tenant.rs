@@ -25,7 +25,7 @@ use super::writes::{patch_status_if_changed, publish};
 use super::{Context, Error, finalizers};
 use crate::api::{Level, ObjectReference, Platform, Tenant, TenantStatus};
 use crate::pipeline::{CompiledPlatform, RenderedTenant};
-use crate::status::{self, APPLIED, CONFLICT, DEGRADED, READY, RENDERED};
+use crate::status::{self, APPLIED, CONFLICT, DEGRADED, Progress, READY, RENDERED};
 
 mod wiring;
 
@@ -101,6 +101,20 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         if let Some((condition, reason, msg)) = stopped {
             let status = Outcome::failed(condition, reason, msg).finish(
                 &old,
+                tenant.meta().generation,
+                &now,
+            );
+            patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
+        } else if old.conditions.is_empty() {
+            // With no status at all kstatus (Flux) would call the tenant Current.
+            let mut status = old.clone();
+            let waiting = Progress::Working {
+                reason: "WaitingForPlatform",
+                message: "the platform has not published a revision yet",
+            };
+            status::set_progress(
+                &mut status.conditions,
+                waiting,
                 tenant.meta().generation,
                 &now,
             );
@@ -198,7 +212,12 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         Err(e) => {
             let msg = e.to_string();
             warn!(tenant = %owner, error = %msg, "apply failed");
-            let status = finish(Outcome::failed(APPLIED, "ApplyFailed", msg));
+            let outcome = if e.is_transient() {
+                Outcome::retrying(APPLIED, "ApplyFailed", msg)
+            } else {
+                Outcome::failed(APPLIED, "ApplyFailed", msg)
+            };
+            let status = finish(outcome);
             patch_status_if_changed(&api, &ctx, &name, &old, &status).await?;
             return Err(e);
         }
@@ -533,6 +552,8 @@ async fn delete_owned_objects(
 /// The outcome of one reconcile, turned into a status.
 struct Outcome {
     failed: Option<(&'static str, String, String)>, // condition, reason, message
+    /// The failure goes away by retrying (API server trouble): `Reconciling`, not `Stalled`.
+    transient: bool,
     rendered: Option<(String, String, Vec<ObjectReference>, Option<String>)>, // revision, hash, objects, endpoint
 }
 
@@ -540,13 +561,23 @@ impl Outcome {
     fn failed(condition: &'static str, reason: &str, message: String) -> Self {
         Outcome {
             failed: Some((condition, reason.to_string(), message)),
+            transient: false,
             rendered: None,
+        }
+    }
+
+    /// A failure the operator retries on its own.
+    fn retrying(condition: &'static str, reason: &str, message: String) -> Self {
+        Outcome {
+            transient: true,
+            ..Outcome::failed(condition, reason, message)
         }
     }
 
     fn applied(r: &RenderedTenant, objects: Vec<ObjectReference>) -> Self {
         Outcome {
             failed: None,
+            transient: false,
             rendered: Some((r.revision.clone(), r.hash.clone(), objects, endpoint(r))),
         }
     }
@@ -581,6 +612,18 @@ impl Outcome {
                 };
                 status::set_condition(c, DEGRADED, true, &reason, degraded_msg, generation, now);
                 status::set_condition(c, READY, false, &reason, &message, generation, now);
+                let progress = if self.transient {
+                    Progress::Working {
+                        reason: &reason,
+                        message: &message,
+                    }
+                } else {
+                    Progress::Stuck {
+                        reason: &reason,
+                        message: &message,
+                    }
+                };
+                status::set_progress(c, progress, generation, now);
                 s.last_error = Some(message);
             }
             None => {
@@ -599,6 +642,7 @@ impl Outcome {
                     generation,
                     now,
                 );
+                status::set_progress(c, Progress::Settled, generation, now);
                 s.revision = Some(revision);
                 s.applied_hash = Some(hash);
                 if !objects.is_empty() {

@@ -25,7 +25,7 @@ use super::{Context, Error};
 use crate::api::{Tenant, TenantSet};
 use crate::cluster::FIELD_MANAGER;
 use crate::pipeline::{LABEL_TENANT_SET, expand_tenant_set};
-use crate::status::{self, CONFLICT, READY};
+use crate::status::{self, CONFLICT, Progress, READY, STALLED};
 
 /// Annotation confirming a large prune: its value must equal the number of tenants to delete.
 pub const ANNOTATION_CONFIRM_PRUNE: &str = "khaibao.dev/confirm-prune";
@@ -74,6 +74,11 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
                 generation,
                 &now,
             );
+            let stuck = Progress::Stuck {
+                reason: "InvalidTenantSet",
+                message: &msg,
+            };
+            status::set_progress(&mut new.conditions, stuck, generation, &now);
             new.last_error = Some(msg);
             patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
             return Ok(Action::await_change());
@@ -103,6 +108,11 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             generation,
             &now,
         );
+        let stuck = Progress::Stuck {
+            reason: "EmptySelection",
+            message: &msg,
+        };
+        status::set_progress(&mut new.conditions, stuck, generation, &now);
         patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
         return Ok(Action::await_change());
     }
@@ -262,33 +272,57 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
                     .is_some_and(|s| status::is_true(&s.conditions, READY))
         })
         .count() as i64;
+    let stalled = owned
+        .values()
+        .filter(|t| {
+            wanted.contains(&t.name_any())
+                && t.status
+                    .as_ref()
+                    .is_some_and(|s| status::is_true(&s.conditions, STALLED))
+        })
+        .count();
     new.conflict_count = conflicts.len() as i64;
     new.conflicts = conflicts.iter().take(10).cloned().collect();
     new.last_error = held.clone();
     new.pending_prune = held.as_ref().map(|_| stale.len() as i64);
     match held {
-        Some(msg) => status::set_condition(
-            &mut new.conditions,
-            READY,
-            false,
-            "PruneHeld",
-            &msg,
-            generation,
-            &now,
-        ),
-        None if !conflicts.is_empty() => status::set_condition(
-            &mut new.conditions,
-            READY,
-            false,
-            "Conflict",
-            &format!(
+        Some(msg) => {
+            status::set_condition(
+                &mut new.conditions,
+                READY,
+                false,
+                "PruneHeld",
+                &msg,
+                generation,
+                &now,
+            );
+            let stuck = Progress::Stuck {
+                reason: "PruneHeld",
+                message: &msg,
+            };
+            status::set_progress(&mut new.conditions, stuck, generation, &now);
+        }
+        None if !conflicts.is_empty() => {
+            let msg = format!(
                 "{} tenant(s) could not be made or applied, first {}",
                 conflicts.len(),
                 conflicts[0]
-            ),
-            generation,
-            &now,
-        ),
+            );
+            status::set_condition(
+                &mut new.conditions,
+                READY,
+                false,
+                "Conflict",
+                &msg,
+                generation,
+                &now,
+            );
+            let stuck = Progress::Stuck {
+                reason: "Conflict",
+                message: &msg,
+            };
+            status::set_progress(&mut new.conditions, stuck, generation, &now);
+        }
         None => {
             let mut msg = format!("{}/{} tenants ready", new.ready, new.desired);
             if !retired.is_empty() {
@@ -305,7 +339,22 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
                 &msg,
                 generation,
                 &now,
-            )
+            );
+            // Members that cannot go on hold the set too; waiting for the others is progress.
+            let progress = if new.ready == new.desired {
+                Progress::Settled
+            } else if stalled > 0 && new.ready as usize + stalled >= new.desired as usize {
+                Progress::Stuck {
+                    reason: "TenantsStalled",
+                    message: &msg,
+                }
+            } else {
+                Progress::Working {
+                    reason: "WaitingForTenants",
+                    message: &msg,
+                }
+            };
+            status::set_progress(&mut new.conditions, progress, generation, &now);
         }
     }
     patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
