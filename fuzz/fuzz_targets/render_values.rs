@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             unit: UnitRef { level: Level::Province, code: "01".into(), name: "Hà Nội".into(), province_code: None, division: None },
             parent: None,
             values: Some(json!({"a": a, "b": b, "j": j})),
-            suspend: false,
+            ..Default::default()
         },
     );
     t.metadata.namespace = Some("tinh-01".into());
