@@ -164,6 +164,25 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
         )
         .await?;
 
+        // Converged means the operator has stopped writing too: a status it still had queued
+        // (the roll-up, a tenant's last condition) would otherwise be left to the next process.
+        let mut last = op.total_writes().await?;
+        wait_until(
+            "the operator idle for 2 s",
+            Duration::from_secs(30),
+            async || {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let now = op.total_writes().await?;
+                let idle = now == last;
+                last = now;
+                ensure!(idle, "still writing: {now} writes");
+                Ok(())
+            },
+        )
+        .await?;
+
+        let statuses_before = statuses(&s).await?;
+
         // A restart on a converged fleet, resyncing every 5 s: reads only, not one write.
         let stopping = Instant::now();
         ensure!(
@@ -189,10 +208,22 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
             tenant_reconciles >= 63.0,
             "only {tenant_reconciles} tenant reconciles in 12 s with --resync-seconds 5"
         );
-        ensure!(
-            writes_after.values().sum::<f64>() == 0.0,
-            "an up-to-date fleet was written to: restart and resyncs made {writes_after:?}"
-        );
+        if writes_after.values().sum::<f64>() != 0.0 {
+            let after = statuses(&s).await?;
+            let changed: Vec<String> = after
+                .iter()
+                .filter(|(k, v)| statuses_before.get(*k) != Some(*v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: {} -> {v}",
+                        statuses_before.get(k).cloned().unwrap_or_default()
+                    )
+                })
+                .collect();
+            anyhow::bail!(
+                "an up-to-date fleet was written to: restart and resyncs made {writes_after:?}; statuses changed: {changed:#?}"
+            );
+        }
         ensure!(
             s.generated_secrets().await? == secrets,
             "generated secret values changed across restarts"
@@ -201,4 +232,24 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
         assert_no_secret_leaks(&s.client, &secrets, &[op.log_path()]).await?;
         Ok(())
     });
+}
+
+/// The status of every Tenant and of the Platform of the scope, as JSON text by object.
+async fn statuses(s: &khaibao_e2e::Scope) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, String> = s
+        .tenants()
+        .await?
+        .iter()
+        .map(|t| {
+            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+            (key, serde_json::to_string(&t.status).unwrap_or_default())
+        })
+        .collect();
+    if let Some(p) = s.get_platform().await? {
+        out.insert(
+            format!("platform/{}", s.platform),
+            serde_json::to_string(&p.status).unwrap_or_default(),
+        );
+    }
+    Ok(out)
 }
