@@ -3,21 +3,25 @@
 //! `--platforms` catalogue. Every document keeps its file and positions so errors can say
 //! `FILE:LINE:COL`. Problems are collected, never fatal on the first one.
 
+mod documents;
+mod files;
 mod platform_dir;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use khaibao::api::{API_VERSION, Platform, Tenant};
+use khaibao::api::{Platform, Tenant};
 use khaibao::diagnostics::Text;
 use khaibao::yaml::{Location, Positions, SourceDocument, parse_stream};
 use rayon::prelude::*;
 use serde_json::Value;
 
+pub use files::is_manifest;
 pub use platform_dir::load_platform_dir;
 
 use crate::report::Report;
+use files::{ReadFailure, parse_file, yaml_files};
 
 /// A file that was read, with its documents.
 pub struct SourceFile {
@@ -80,77 +84,6 @@ pub struct Inputs {
     pub tenant_sets: Vec<Value>,
     /// Where each of `tenant_sets` was read.
     pub tenant_set_docs: Vec<DocRef>,
-}
-
-enum ReadFailure {
-    /// Could not be read at all (exit code 2).
-    Unreadable(Report),
-    /// Read, but not valid UTF-8 YAML.
-    Invalid(Report),
-}
-
-fn parse_file(path: &Path) -> Result<SourceFile, ReadFailure> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        ReadFailure::Unreadable(Report::file(
-            path,
-            None,
-            Text::new(format!("cannot read: {e}"), format!("không đọc được: {e}")),
-        ))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        ReadFailure::Invalid(Report::file(
-            path,
-            None,
-            Text::new("the file is not UTF-8 text", "tệp không phải văn bản UTF-8"),
-        ))
-    })?;
-    let docs = parse_stream(&text, false).map_err(|e| {
-        ReadFailure::Invalid(
-            Report::file(
-                path,
-                Some(e.location),
-                Text::new(
-                    format!("invalid YAML: {}", e.message),
-                    format!("YAML không hợp lệ: {}", e.message),
-                ),
-            )
-            .reason("InvalidYaml"),
-        )
-    })?;
-    Ok(SourceFile {
-        path: path.to_path_buf(),
-        text,
-        docs,
-        positions: OnceLock::new(),
-    })
-}
-
-/// Files under a directory that may hold manifests, in a stable order.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| !is_platform_internal(e.path()))
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| is_manifest(p))
-        .collect();
-    out.sort();
-    out
-}
-
-/// `templates/` of a platform folder holds templates, not manifests.
-fn is_platform_internal(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n == "templates")
-        && p.parent()
-            .is_some_and(|d| d.join("platform.yaml").is_file())
-}
-
-/// `*.yaml`/`*.yml`, except expected outputs of tests (`*.expected.yaml`).
-pub fn is_manifest(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.contains(".expected.")
 }
 
 impl Inputs {
@@ -287,258 +220,5 @@ impl Inputs {
         let mut r = Report::file(self.path(at), loc, text).reason("InvalidManifest");
         r.hint = hint;
         self.problems.push(r);
-    }
-
-    fn classify(&mut self, at: DocRef, value: Value) {
-        if value.is_null() {
-            return;
-        }
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let api_version = value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match (api_version.as_str(), kind.as_str()) {
-            (API_VERSION, "Tenant") => {
-                if let Some(tenant) = self.deserialize::<Tenant>(at, value)
-                    && self.check_tenant_metadata(at, &tenant)
-                {
-                    self.tenants.push(LoadedTenant { tenant, at, from_set: false });
-                }
-            }
-            (API_VERSION, "TenantSet") => {
-                if let Some(set) = self.deserialize::<khaibao::api::TenantSet>(at, value.clone()) {
-                    self.expand_set(at, &set);
-                    self.tenant_sets.push(value);
-                    self.tenant_set_docs.push(at);
-                }
-            }
-            (API_VERSION, "Platform") => {
-                if let Some(platform) = self.deserialize::<Platform>(at, value) {
-                    self.add_platform(LoadedPlatform { platform, at, template_files: BTreeMap::new(), dir: None });
-                }
-            }
-            // Namespaces sit next to tenants in example folders so `kubectl apply -f` works;
-            // `khaibao apply` creates them before the tenants.
-            ("v1", "Namespace") => self.namespaces.push(value),
-            (_, "Tenant" | "TenantSet" | "Platform") => self.doc_problem(
-                at,
-                "/apiVersion",
-                Text::new(
-                    format!("{kind} has apiVersion {api_version:?}; khaibao reads {API_VERSION}"),
-                    format!("{kind} có apiVersion {api_version:?}; khaibao đọc {API_VERSION}"),
-                ),
-                Some(Text::new(format!("set apiVersion: {API_VERSION}"), format!("đặt apiVersion: {API_VERSION}"))),
-            ),
-            _ => self.doc_problem(
-                at,
-                "/kind",
-                Text::new(
-                    format!("unexpected document (apiVersion {api_version:?}, kind {kind:?}); khaibao reads Platform, Tenant and TenantSet resources of {API_VERSION}"),
-                    format!("tài liệu không mong đợi (apiVersion {api_version:?}, kind {kind:?}); khaibao đọc Platform, Tenant và TenantSet thuộc {API_VERSION}"),
-                ),
-                None,
-            ),
-        }
-    }
-
-    /// A TenantSet stands for the Tenants it expands to (the operator's own expansion); their
-    /// problems point at the set's document.
-    fn expand_set(&mut self, at: DocRef, set: &khaibao::api::TenantSet) {
-        match khaibao::pipeline::expand_tenant_set(set) {
-            Ok(manifests) => {
-                for m in manifests {
-                    if let Some(tenant) = self.deserialize::<Tenant>(at, m) {
-                        self.tenants.push(LoadedTenant {
-                            tenant,
-                            at,
-                            from_set: true,
-                        });
-                    }
-                }
-            }
-            Err(problems) => {
-                for d in problems {
-                    let mut r = Report::from_diagnostic(
-                        &d,
-                        Some(self.path(at)),
-                        self.location(at, &d.pointer),
-                        None,
-                    );
-                    r.tenant = Some(format!(
-                        "{}/{} (TenantSet)",
-                        set.metadata.namespace.as_deref().unwrap_or("default"),
-                        set.metadata.name.as_deref().unwrap_or_default()
-                    ));
-                    self.problems.push(r);
-                }
-            }
-        }
-    }
-
-    /// Deserializes a document, reporting the exact field that does not fit.
-    pub fn deserialize<T: serde::de::DeserializeOwned>(
-        &mut self,
-        at: DocRef,
-        value: Value,
-    ) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let pointer = path_to_pointer(&e.path().to_string());
-                let inner = e.into_inner().to_string();
-                let field = if pointer.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}: ", khaibao::diagnostics::dotted_path(&pointer))
-                };
-                self.doc_problem(
-                    at,
-                    &pointer,
-                    Text::new(format!("{field}{inner}"), format!("{field}{inner}")),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    /// The API server would refuse a Tenant without a valid name or namespace, and both end up
-    /// in every object's `khaibao.dev/tenant` label, so they are checked before rendering.
-    fn check_tenant_metadata(&mut self, at: DocRef, tenant: &Tenant) -> bool {
-        let name = tenant.metadata.name.as_deref().unwrap_or_default();
-        if name.is_empty() {
-            self.doc_problem(
-                at,
-                "/metadata",
-                Text::new("Tenant has no metadata.name", "Tenant thiếu metadata.name"),
-                None,
-            );
-            return false;
-        }
-        if !is_dns_subdomain(name) {
-            self.doc_problem(
-                at,
-                "/metadata/name",
-                Text::new(
-                    format!("Tenant name {name:?} is not a valid Kubernetes name"),
-                    format!("tên Tenant {name:?} không phải tên Kubernetes hợp lệ"),
-                ),
-                Some(Text::new(
-                    "use lowercase letters, digits, '-' and '.', e.g. the unit's slug",
-                    "dùng chữ thường không dấu, chữ số, '-' và '.', ví dụ slug của đơn vị",
-                )),
-            );
-            return false;
-        }
-        if let Some(ns) = tenant.metadata.namespace.as_deref()
-            && !khaibao::pipeline::is_dns_label(ns)
-        {
-            self.doc_problem(
-                at,
-                "/metadata/namespace",
-                Text::new(
-                    format!("namespace {ns:?} is not a valid namespace name"),
-                    format!("namespace {ns:?} không hợp lệ"),
-                ),
-                Some(Text::new(
-                    "use lowercase letters, digits and '-', e.g. tinh-01",
-                    "dùng chữ thường không dấu, chữ số và '-', ví dụ tinh-01",
-                )),
-            );
-            return false;
-        }
-        true
-    }
-
-    pub fn add_platform(&mut self, p: LoadedPlatform) {
-        let name = p.platform.metadata.name.clone().unwrap_or_default();
-        if name.is_empty() {
-            self.doc_problem(
-                p.at,
-                "/metadata",
-                Text::new(
-                    "Platform has no metadata.name",
-                    "Platform thiếu metadata.name",
-                ),
-                None,
-            );
-            return;
-        }
-        if let Some(existing) = self.platforms.get(&name) {
-            // The same platform read twice (catalogue and command line) is fine; a different
-            // definition under the same name is not.
-            if existing.platform.spec != p.platform.spec {
-                let first = self.path(existing.at).display().to_string();
-                self.doc_problem(
-                    p.at,
-                    "/metadata/name",
-                    Text::new(
-                        format!("platform {name:?} is also defined differently in {first}"),
-                        format!("nền tảng {name:?} cũng được định nghĩa khác trong {first}"),
-                    ),
-                    None,
-                );
-            }
-            return;
-        }
-        self.platforms.insert(name, p);
-    }
-}
-
-/// An RFC 1123 subdomain, as Kubernetes requires of most object names.
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(khaibao::pipeline::is_dns_label)
-}
-
-/// `spec.unit.level` / `spec.values[0]` (serde_path_to_error) → `/spec/unit/level`.
-fn path_to_pointer(path: &str) -> String {
-    if path == "." {
-        return String::new();
-    }
-    let mut out = String::new();
-    for part in path.split('.') {
-        let (name, rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !name.is_empty() && name != "?" {
-            out.push('/');
-            out.push_str(name);
-        }
-        for idx in rest.split(['[', ']']).filter(|s| !s.is_empty()) {
-            out.push('/');
-            out.push_str(idx);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serde_paths_become_pointers() {
-        assert_eq!(path_to_pointer("spec.unit.level"), "/spec/unit/level");
-        assert_eq!(
-            path_to_pointer("spec.allowedKinds[2]"),
-            "/spec/allowedKinds/2"
-        );
-        assert_eq!(path_to_pointer("."), "");
-    }
-
-    #[test]
-    fn tenant_names_are_kubernetes_names() {
-        assert!(is_dns_subdomain("ha-noi"));
-        assert!(is_dns_subdomain("ha-noi.v2"));
-        assert!(!is_dns_subdomain("HA NOI/x"));
-        assert!(!is_dns_subdomain("ha-noi."));
-        assert!(!is_dns_subdomain(""));
     }
 }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::api::{NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec, UnitRef};
+use crate::api::{Level, NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec, UnitRef};
 
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"cfg\"}}\n  labels:\n    tier: {{values.tier}}\ndata:\n  title: {{values.title}}\n  note: {{concat \"[\" values.title \"]\"}}\n  joined: {{join values.list \"|\"}}\n  nested: {{json values.nested}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{name \"second\"}}\ndata:\n  {{#if values.flag}}flag: {{values.title}}{{/if}}\n  fixed: \"x\"\n";
 

@@ -2,8 +2,8 @@ use serde_json::json;
 
 use super::*;
 use crate::api::{
-    GeneratedKey, GeneratedSecret, NamedTemplate, PlatformSpec, PlatformTemplates, TenantSpec,
-    UnitRef,
+    GeneratedKey, GeneratedSecret, Level, NamedTemplate, PlatformSpec, PlatformTemplates,
+    TenantSpec, UnitRef,
 };
 
 fn platform(tenant_templates: &[(&str, &str)]) -> Platform {
