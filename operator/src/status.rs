@@ -101,6 +101,24 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     condition(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// `Ready=False` and `Stalled=True` with the same reason and message: nothing moves until
+/// someone changes the object or the cluster's set-up.
+pub fn set_stalled(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    set_condition(conditions, READY, false, reason, message, generation, now);
+    set_progress(
+        conditions,
+        Progress::Stuck { reason, message },
+        generation,
+        now,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

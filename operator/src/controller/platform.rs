@@ -72,8 +72,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 )
                 .await;
             }
-            stalled(
-                &mut new,
+            status::set_stalled(
+                &mut new.conditions,
                 "InvalidPlatform",
                 &msg,
                 platform.meta().generation,
@@ -83,8 +83,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
         Ok(compiled) => match compiled.render_shared() {
             Err(problems) => {
                 let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
-                stalled(
-                    &mut new,
+                status::set_stalled(
+                    &mut new.conditions,
                     "SharedRenderFailed",
                     &msg,
                     platform.meta().generation,
@@ -97,8 +97,8 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
                 .then(|| ctx.secrets_refused(&platform.spec.namespace))
                 .flatten() =>
             {
-                stalled(
-                    &mut new,
+                status::set_stalled(
+                    &mut new.conditions,
                     "SecretNamespaceNotPermitted",
                     &msg,
                     platform.meta().generation,
@@ -175,24 +175,6 @@ pub async fn reconcile(platform: Arc<Platform>, ctx: Arc<Context>) -> Result<Act
     }
     patch_status_if_changed(&api, &ctx, &name, &old, new).await?;
     Ok(Action::requeue(requeue))
-}
-
-/// Not Ready, and not going to be without a change to the platform or the cluster's set-up.
-fn stalled(new: &mut PlatformStatus, reason: &str, msg: &str, generation: Option<i64>, now: &Time) {
-    status::set_condition(
-        &mut new.conditions,
-        READY,
-        false,
-        reason,
-        msg,
-        generation,
-        now,
-    );
-    let stuck = Progress::Stuck {
-        reason,
-        message: msg,
-    };
-    status::set_progress(&mut new.conditions, stuck, generation, now);
 }
 
 /// How many failing tenants a status lists.

@@ -65,20 +65,13 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
         Ok(d) => d,
         Err(problems) => {
             let msg = crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En);
-            status::set_condition(
+            status::set_stalled(
                 &mut new.conditions,
-                READY,
-                false,
                 "InvalidTenantSet",
                 &msg,
                 generation,
                 &now,
             );
-            let stuck = Progress::Stuck {
-                reason: "InvalidTenantSet",
-                message: &msg,
-            };
-            status::set_progress(&mut new.conditions, stuck, generation, &now);
             new.last_error = Some(msg);
             patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
             return Ok(Action::await_change());
@@ -99,20 +92,13 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
             )
             .await;
         }
-        status::set_condition(
+        status::set_stalled(
             &mut new.conditions,
-            READY,
-            false,
             "EmptySelection",
             &msg,
             generation,
             &now,
         );
-        let stuck = Progress::Stuck {
-            reason: "EmptySelection",
-            message: &msg,
-        };
-        status::set_progress(&mut new.conditions, stuck, generation, &now);
         patch_status_if_changed(&sets, &ctx, &name, &old, &new).await?;
         return Ok(Action::await_change());
     }
@@ -287,20 +273,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
     new.pending_prune = held.as_ref().map(|_| stale.len() as i64);
     match held {
         Some(msg) => {
-            status::set_condition(
-                &mut new.conditions,
-                READY,
-                false,
-                "PruneHeld",
-                &msg,
-                generation,
-                &now,
-            );
-            let stuck = Progress::Stuck {
-                reason: "PruneHeld",
-                message: &msg,
-            };
-            status::set_progress(&mut new.conditions, stuck, generation, &now);
+            status::set_stalled(&mut new.conditions, "PruneHeld", &msg, generation, &now);
         }
         None if !conflicts.is_empty() => {
             let msg = format!(
@@ -308,20 +281,7 @@ pub async fn reconcile(set: Arc<TenantSet>, ctx: Arc<Context>) -> Result<Action,
                 conflicts.len(),
                 conflicts[0]
             );
-            status::set_condition(
-                &mut new.conditions,
-                READY,
-                false,
-                "Conflict",
-                &msg,
-                generation,
-                &now,
-            );
-            let stuck = Progress::Stuck {
-                reason: "Conflict",
-                message: &msg,
-            };
-            status::set_progress(&mut new.conditions, stuck, generation, &now);
+            status::set_stalled(&mut new.conditions, "Conflict", &msg, generation, &now);
         }
         None => {
             let mut msg = format!("{}/{} tenants ready", new.ready, new.desired);
