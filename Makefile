@@ -42,9 +42,10 @@ test: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --features khaibao/operator -- -D warnings
 	$(CARGO) build -p khaibao --features operator --bin khaibao-operator
-	$(CARGO) build -p khaibao-cli
+	$(CARGO) build -p khaibao-cli -p dichvucong-portal
 	e2e/build-controlplane.sh
 	e2e/build-peers.sh
+	e2e/build-prometheus.sh
 	e2e/chart-check.sh
 	$(CARGO) test --workspace --features khaibao/operator
 

@@ -118,6 +118,20 @@ fn test_the_34_provinces() {
     assert_eq!(r.stdout, "34 passed, 0 failed\n");
 }
 
+/// A platform folder also holds its workload (the portal's source, the RBAC its owner applies):
+/// only `platform.yaml` and `tests/` are khaibao's, so the portal's Role is not read as a tenant.
+#[test]
+fn a_platform_folder_reads_only_its_platform_and_tests() {
+    assert!(
+        common::repo_root()
+            .join("platforms/dichvucong/portal/access.yaml")
+            .is_file()
+    );
+    let r = run(&["test", "platforms/dichvucong"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout, "3 passed, 0 failed\n", "{}", r.stderr);
+}
+
 #[test]
 fn test_the_63_provinces_warns_that_their_division_ended() {
     let r = run(&["test", "examples/provinces-63"]);

@@ -184,16 +184,16 @@ impl ControlPlane {
     }
 
     /// If the test process dies without cleaning up (SIGKILL, Ctrl-C), a detached watchdog stops
-    /// the operators it recorded and the control plane.
+    /// the operators and portals it recorded and the control plane.
     fn spawn_watchdog(&self) -> anyhow::Result<()> {
         const SCRIPT: &str = r#"
             test_pid="$1"; state="$2"; e2e="$3"
             while kill -0 "$test_pid" 2>/dev/null && [[ -d "$state" ]]; do sleep 1; done
             [[ -d "$state" ]] || exit 0
-            for f in "$state"/operator-*.pid; do
+            for f in "$state"/operator-*.pid "$state"/portal-*.pid; do
                 [[ -f "$f" ]] || continue
                 pid="$(cat "$f")"
-                if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q khaibao-operator; then
+                if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'khaibao-operator|dichvucong-portal'; then
                     kill -KILL "$pid" 2>/dev/null || true
                 fi
                 rm -f "$f"

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::controlplane::{ControlPlane, LEASE_NAMESPACE};
 use crate::workspace_root;
 
-const BUILD_COMMAND: &str = "cargo build -p khaibao-cli && cargo build -p khaibao --features operator --bin khaibao-operator";
+const BUILD_COMMAND: &str = "cargo build -p khaibao-cli -p dichvucong-portal && cargo build -p khaibao --features operator --bin khaibao-operator";
 
 /// How one operator replica runs.
 #[derive(Clone, Debug)]
@@ -92,6 +92,12 @@ pub fn cli_binary() -> anyhow::Result<PathBuf> {
     built_binary("KHAIBAO_CLI_BIN", "khaibao")
 }
 
+/// The dichvucong portal: `KHAIBAO_PORTAL_BIN`, else `target/debug/dichvucong-portal`. This
+/// crate never builds it.
+pub fn portal_binary() -> anyhow::Result<PathBuf> {
+    built_binary("KHAIBAO_PORTAL_BIN", "dichvucong-portal")
+}
+
 fn built_binary(env: &str, name: &str) -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
@@ -106,7 +112,7 @@ fn built_binary(env: &str, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }

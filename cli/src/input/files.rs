@@ -69,9 +69,12 @@ pub(super) fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `templates/` of a platform folder holds templates, not manifests.
+/// In a platform folder only `platform.yaml` and `tests/` hold khaibao's manifests: `templates/`
+/// holds templates, and any other folder belongs to the platform itself (its workload's source,
+/// the Kubernetes objects its owner applies), whose YAML is not a Tenant's.
 fn is_platform_internal(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n == "templates")
+    p.is_dir()
+        && p.file_name().is_some_and(|n| n != "tests")
         && p.parent()
             .is_some_and(|d| d.join("platform.yaml").is_file())
 }

@@ -1,4 +1,6 @@
-//! Prometheus metrics: reconciles, failures, durations, API writes by verb, tenants by condition.
+//! Prometheus metrics: reconciles, failures, durations, API writes by verb, tenants by condition,
+//! rollout phase by platform. The chart's alerting rules (`charts/khaibao/prometheus/rules.yaml`)
+//! and dashboard read these names: a rename here is a rename there.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -6,6 +8,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::api::RolloutStatus;
+
+/// Every phase `khaibao_rollout_phase` reports, so that each platform has one series per phase
+/// and a phase left shows as 0 instead of a series that stops (which an alert reads as stale).
+pub const ROLLOUT_PHASES: [&str; 6] = [
+    RolloutStatus::PROGRESSING,
+    RolloutStatus::PAUSED,
+    RolloutStatus::AWAITING_APPROVAL,
+    RolloutStatus::HALTED,
+    RolloutStatus::COMPLETE,
+    RolloutStatus::CANCELLED,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabel {
@@ -23,10 +38,19 @@ pub struct VerbLabel {
     pub verb: &'static str,
 }
 
+/// The conditions `khaibao_tenants` counts, per platform.
+pub const TENANT_CONDITIONS: [&str; 3] = ["ready", "failed", "total"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConditionLabel {
     pub platform: String,
     pub condition: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub platform: String,
+    pub phase: &'static str,
 }
 
 pub struct Metrics {
@@ -36,6 +60,7 @@ pub struct Metrics {
     pub duration: Family<ControllerLabel, Histogram>,
     pub api_writes: Family<VerbLabel, Counter>,
     pub tenants: Family<ConditionLabel, Gauge>,
+    pub rollout_phase: Family<PhaseLabels, Gauge>,
     pub owned_objects: Gauge,
 }
 
@@ -49,6 +74,7 @@ impl Default for Metrics {
         });
         let api_writes = Family::<VerbLabel, Counter>::default();
         let tenants = Family::<ConditionLabel, Gauge>::default();
+        let rollout_phase = Family::<PhaseLabels, Gauge>::default();
         let owned_objects = Gauge::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
@@ -72,6 +98,11 @@ impl Default for Metrics {
             tenants.clone(),
         );
         registry.register(
+            "rollout_phase",
+            "1 for the phase of the platform's last rollout, 0 for the others (all 0 before its first)",
+            rollout_phase.clone(),
+        );
+        registry.register(
             "owned_objects",
             "Objects in the owned-object index",
             owned_objects.clone(),
@@ -83,6 +114,7 @@ impl Default for Metrics {
             duration,
             api_writes,
             tenants,
+            rollout_phase,
             owned_objects,
         }
     }
@@ -93,9 +125,85 @@ impl Metrics {
         self.api_writes.get_or_create(&VerbLabel { verb }).inc();
     }
 
+    /// Records `phase` as the phase of `platform`'s rollout (`None`: it never had one).
+    pub fn set_rollout_phase(&self, platform: &str, phase: Option<&str>) {
+        for p in ROLLOUT_PHASES {
+            let label = PhaseLabels {
+                platform: platform.to_string(),
+                phase: p,
+            };
+            self.rollout_phase
+                .get_or_create(&label)
+                .set(i64::from(phase == Some(p)));
+        }
+    }
+
+    /// Drops the series of a deleted platform: a halted rollout or failing tenants of a platform
+    /// that is gone would otherwise alert until the operator restarts.
+    pub fn forget_platform(&self, platform: &str) {
+        for p in ROLLOUT_PHASES {
+            self.rollout_phase.remove(&PhaseLabels {
+                platform: platform.to_string(),
+                phase: p,
+            });
+        }
+        for condition in TENANT_CONDITIONS {
+            self.tenants.remove(&ConditionLabel {
+                platform: platform.to_string(),
+                condition,
+            });
+        }
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_phase_has_one_series_per_phase_and_forgetting_a_platform_drops_them() {
+        let m = Metrics::default();
+        m.set_rollout_phase("dichvucong", Some(RolloutStatus::HALTED));
+        m.set_rollout_phase("vanban", None);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"khaibao_rollout_phase{platform="dichvucong",phase="Halted"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"khaibao_rollout_phase{platform="dichvucong",phase="Progressing"} 0"#),
+            "{text}"
+        );
+        let lines = |t: &str, p: &str| {
+            t.lines()
+                .filter(|l| l.starts_with("khaibao_rollout_phase{") && l.contains(p))
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(&text, "dichvucong").len(), ROLLOUT_PHASES.len());
+        assert!(lines(&text, "vanban").iter().all(|v| v == "0"));
+
+        // The phase moves: the old one drops to 0, not out of the output.
+        m.set_rollout_phase("dichvucong", Some(RolloutStatus::CANCELLED));
+        let text = m.encode();
+        assert!(text.contains(r#"phase="Halted"} 0"#), "{text}");
+        assert!(text.contains(r#"phase="Cancelled"} 1"#), "{text}");
+
+        m.tenants
+            .get_or_create(&ConditionLabel {
+                platform: "dichvucong".into(),
+                condition: "failed",
+            })
+            .set(2);
+        m.forget_platform("dichvucong");
+        let text = m.encode();
+        assert!(!text.contains("dichvucong"), "{text}");
+        assert_eq!(lines(&text, "vanban").len(), ROLLOUT_PHASES.len());
     }
 }

@@ -296,6 +296,7 @@ async fn refuse_or_finish_deletion(
     if finalizers::remove(api, platform, FINALIZER).await? {
         ctx.metrics.write("patch");
     }
+    ctx.metrics.forget_platform(&name);
     info!(platform = %name, "no tenants left; shared objects deleted and finalizer released");
     Ok(Action::await_change())
 }
@@ -327,7 +328,7 @@ async fn patch_status_if_changed(
     old: &PlatformStatus,
     new: PlatformStatus,
 ) -> Result<(), Error> {
-    for condition in ["ready", "failed", "total"] {
+    for condition in super::metrics::TENANT_CONDITIONS {
         let label = super::metrics::ConditionLabel {
             platform: name.to_string(),
             condition,
@@ -337,6 +338,8 @@ async fn patch_status_if_changed(
             .get_or_create(&label)
             .set(new.tenants.get(condition).copied().unwrap_or(0));
     }
+    let phase = new.rollout.as_ref().map(|r| r.phase.as_str());
+    ctx.metrics.set_rollout_phase(name, phase);
     super::writes::patch_status_if_changed(api, ctx, name, old, &new).await
 }
 
