@@ -36,6 +36,7 @@ pub mod portal;
 pub mod prometheus;
 pub mod province_policy;
 pub mod reform;
+pub mod rollouts;
 pub mod scale;
 pub mod tenant_sets;
 pub mod timeline;

@@ -94,6 +94,12 @@ fn tenant(
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ApiRequests(pub BTreeMap<(String, String), f64>);
 
+/// How core-group Events (written by the controller manager, not khaibao) are keyed.
+pub const CORE_EVENTS: &str = "events(core)";
+
+/// Kinds only the controller manager writes here.
+const CONTROLLER_MANAGER_KINDS: &[&str] = &["pods", "replicasets", CORE_EVENTS];
+
 /// Verbs that change state.
 pub const WRITE_VERBS: &[&str] = &[
     "POST",
@@ -133,6 +139,11 @@ impl ApiRequests {
             };
             let (verb, mut resource, sub) =
                 (label("verb"), label("resource"), label("subresource"));
+            // Core-group Events are the controllers' (the controller manager records with
+            // them); khaibao's are events.k8s.io. Kept apart so that `workload` can tell.
+            if resource == "events" && label("group").is_empty() {
+                resource = CORE_EVENTS.to_string();
+            }
             if !sub.is_empty() {
                 resource = format!("{resource}/{sub}");
             }
@@ -165,9 +176,18 @@ impl ApiRequests {
     }
 
     /// Requests the project's workload causes: everything but the API server's own lease
-    /// heartbeats (`leases`) and the controller manager's housekeeping of its own kinds.
+    /// heartbeats (`leases`) and the controller manager's housekeeping of its own kinds (the
+    /// pods and ReplicaSets of the shared Deployments, which khaibao never writes, and the
+    /// core Events it records about them: a Deployment whose pods cannot be created yet, e.g.
+    /// before the platform's ServiceAccount exists, is retried by the ReplicaSet controller
+    /// whenever it likes).
     pub fn workload(&self) -> ApiRequests {
-        self.filter(|_, res| !res.starts_with("leases"))
+        self.filter(|_, res| {
+            !res.starts_with("leases")
+                && !CONTROLLER_MANAGER_KINDS
+                    .iter()
+                    .any(|k| res == *k || res.starts_with(&format!("{k}/")))
+        })
     }
 
     pub fn by_verb(&self) -> BTreeMap<String, f64> {
@@ -396,11 +416,17 @@ mod tests {
             apiserver_request_total{code=\"201\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"configmaps\",scope=\"resource\",subresource=\"\",verb=\"APPLY\",version=\"v1\"} 2\n\
             apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"khaibao.dev\",resource=\"tenants\",scope=\"resource\",subresource=\"status\",verb=\"PATCH\",version=\"v1alpha1\"} 7\n\
             apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"leases\",scope=\"resource\",subresource=\"\",verb=\"PUT\",version=\"v1\"} 9\n\
-            apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"cluster\",subresource=\"\",verb=\"LIST\",version=\"v1\"} 1\n";
+            apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"cluster\",subresource=\"\",verb=\"LIST\",version=\"v1\"} 1\n\
+            apiserver_request_total{code=\"201\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"pods\",scope=\"resource\",subresource=\"\",verb=\"POST\",version=\"v1\"} 4\n\
+            apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"events\",scope=\"resource\",subresource=\"\",verb=\"PATCH\",version=\"v1\"} 2\n\
+            apiserver_request_total{code=\"201\",component=\"apiserver\",dry_run=\"\",group=\"events.k8s.io\",resource=\"events\",scope=\"resource\",subresource=\"\",verb=\"POST\",version=\"v1\"} 1\n";
         let r = ApiRequests::parse(text);
         assert_eq!(r.0[&("APPLY".into(), "configmaps".into())], 5.0);
         assert_eq!(r.0[&("PATCH".into(), "tenants/status".into())], 7.0);
-        assert_eq!(r.workload().writes(), 12.0);
+        // The controller manager's pods and core Events are not the workload; khaibao's
+        // events.k8s.io Event is.
+        assert_eq!(r.workload().writes(), 13.0);
+        assert_eq!(r.0[&("PATCH".into(), CORE_EVENTS.into())], 2.0);
         assert_eq!(r.reads(), 1.0);
         let empty = ApiRequests::default();
         assert_eq!(r.since(&empty), r);

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod analysis;
 pub mod api;
 pub mod diagnostics;
 pub mod pipeline;

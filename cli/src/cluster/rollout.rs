@@ -4,7 +4,7 @@
 //! then rolls the tenants back in waves, or at once when the rollout being undone had not
 //! finished (its moved tenants are on the revision being abandoned).
 
-use khaibao::api::{Platform, PlatformRevision, RolloutStatus};
+use khaibao::api::{AnalysisStatus, Platform, PlatformRevision, RolloutStatus};
 use khaibao::diagnostics::Lang;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -232,6 +232,45 @@ pub fn describe(p: &Platform, lang: Lang, now: i64) -> String {
     if let Some(m) = &r.message {
         line(&mut out, "Message:", "Thông báo:", m.clone());
     }
+    if let Some(a) = &r.analysis {
+        line(
+            &mut out,
+            "Analysis:",
+            "Phân tích:",
+            say(
+                lang,
+                &format!("wave {}: {}", a.wave, a.phase),
+                &format!("đợt {}: {}", a.wave, analysis_phase_vi(&a.phase)),
+            ),
+        );
+        for c in &a.checks {
+            let mut row = format!(
+                "  {:<6} {:<20} {}",
+                c.kind,
+                c.name,
+                say(
+                    lang,
+                    &format!("{} ok, {} failed", c.successes, c.failures),
+                    &format!("{} đạt, {} không đạt", c.successes, c.failures),
+                )
+            );
+            if c.inconclusive > 0 {
+                row.push_str(&say(
+                    lang,
+                    &format!(", {} not measured", c.inconclusive),
+                    &format!(", {} lần không đo được", c.inconclusive),
+                ));
+            }
+            if let Some(v) = &c.last_value {
+                row.push_str(&format!("  = {v}"));
+            }
+            if let Some(m) = &c.last_message {
+                row.push_str(&format!("  ({m})"));
+            }
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
     if !status.failing.is_empty() {
         out.push_str(&say(lang, "Failing tenants:\n", "Đơn vị đang lỗi:\n"));
         for f in &status.failing {
@@ -248,6 +287,15 @@ fn eta(r: &RolloutStatus, elapsed: i64) -> Option<i64> {
     }
     let per_wave = elapsed / i64::from(r.waves_started);
     Some(per_wave * i64::from((r.waves - r.waves_started).max(0)) + per_wave / 2)
+}
+
+fn analysis_phase_vi(phase: &str) -> &str {
+    match phase {
+        AnalysisStatus::RUNNING => "đang chạy",
+        AnalysisStatus::SUCCESSFUL => "đạt",
+        AnalysisStatus::FAILED => "không đạt",
+        other => other,
+    }
 }
 
 fn phase(lang: Lang, phase: &str) -> String {
@@ -311,6 +359,41 @@ mod tests {
         assert!(text.contains("tinh-01/ha-noi  TemplateError"), "{text}");
         let vi = describe(&p, Lang::Vi, 1_040);
         assert!(vi.contains("đang triển khai"), "{vi}");
+    }
+
+    #[test]
+    fn status_shows_each_analysis_check() {
+        use khaibao::api::AnalysisCheckStatus;
+        let p = platform(RolloutStatus {
+            phase: RolloutStatus::HALTED.into(),
+            analysis: Some(AnalysisStatus {
+                wave: 1,
+                phase: AnalysisStatus::FAILED.into(),
+                checks: vec![AnalysisCheckStatus {
+                    name: "home-page".into(),
+                    kind: "http".into(),
+                    failures: 1,
+                    last_value: Some("500".into()),
+                    last_message: Some("tinh-01/ha-noi: answered 500".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let text = describe(&p, Lang::En, 0);
+        assert!(text.contains("wave 1: Failed"), "{text}");
+        assert!(
+            text.contains(
+                "http   home-page            0 ok, 1 failed  = 500  (tinh-01/ha-noi: answered 500)"
+            ),
+            "{text}"
+        );
+        let vi = describe(&p, Lang::Vi, 0);
+        assert!(
+            vi.contains("đợt 1: không đạt") && vi.contains("0 đạt, 1 không đạt"),
+            "{vi}"
+        );
     }
 
     #[test]

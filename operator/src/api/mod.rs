@@ -1,11 +1,16 @@
 //! The khaibao API (`khaibao.dev/v1alpha1`): types only. No logic lives here beyond serde and
 //! schema attributes; merging, validation and rendering live in `pipeline`.
 
+mod analysis;
 mod platform;
 mod schema_helpers;
 mod tenant;
 mod tenant_set;
 
+pub use analysis::{
+    AnalysisCheckStatus, AnalysisHttpCheck, AnalysisMetric, AnalysisSchedule, AnalysisStatus,
+    RolloutAnalysis,
+};
 pub use platform::{
     ANNOTATION_APPROVE_ROLLOUT, FailingTenant, GeneratedKey, GeneratedSecret, KeyEncoding,
     NamedTemplate, Platform, PlatformRevision, PlatformRevisionSpec, PlatformSpec, PlatformStatus,

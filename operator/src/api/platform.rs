@@ -126,6 +126,10 @@ pub struct RolloutPolicy {
     pub wave_timeout_seconds: Option<i32>,
     #[serde(default)]
     pub paused: bool,
+    /// Checks of what the wave's tenants serve, run once its tenants are Ready and before the
+    /// next wave (or the rollout's completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::RolloutAnalysis>,
 }
 
 /// What the operator observed about a platform. Bounded in size whatever the number of
@@ -240,6 +244,9 @@ pub struct RolloutStatus {
     /// `khaibao.dev/approve-rollout=<to>` (`khaibao approve platform NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_approval: Option<String>,
+    /// The analysis of the last wave that had one (`spec.rollout.analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::AnalysisStatus>,
 }
 
 /// Annotation on a Platform approving the rollout to the revision it names.

@@ -5,6 +5,7 @@
 //! together, in the order that matters: caches first, leadership, then reconciles.
 
 mod adoption;
+mod analysis;
 mod context;
 mod echoes;
 mod error;

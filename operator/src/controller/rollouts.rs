@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
+use super::analysis::{self, Gate};
 use super::writes::publish;
 use super::{Context, Error, object_key, revisions};
 use crate::api::{ANNOTATION_APPROVE_ROLLOUT, Platform, PlatformStatus, RolloutStatus, Tenant};
@@ -290,7 +291,32 @@ async fn step(
     let mut started = usize::try_from(r.waves_started).unwrap_or(0);
     let mut current = states(started, elapsed(&r.wave_started_at) > timeout);
     let mut step = next_step(&plan, started, &current, &policy);
-    while let Step::Move { wave, tenants: n } = step {
+    // Before the next wave (or completion), what the last wave's tenants serve must pass the
+    // analysis: until then the rollout holds where it is.
+    let held = match policy.analysis.as_ref() {
+        Some(analysis) if started > 0 && matches!(step, Step::Move { .. } | Step::Complete) => {
+            let wave_tenants: Vec<Arc<Tenant>> = tenants
+                .iter()
+                .zip(&current)
+                .filter(|(t, s)| s.ready && plan.wave_of(&object_key(t.as_ref())) == started - 1)
+                .map(|(t, _)| t.clone())
+                .collect();
+            if wave_tenants.is_empty() || analysis.metrics.is_empty() && analysis.http.is_empty() {
+                None
+            } else {
+                match analysis::gate(platform, ctx, analysis, r, started, &wave_tenants, now)
+                    .await?
+                {
+                    Gate::Passed => None,
+                    held => Some(held),
+                }
+            }
+        }
+        _ => None,
+    };
+    while let Step::Move { wave, tenants: n } = step
+        && held.is_none()
+    {
         started = wave + 1;
         r.waves_started = i32::try_from(started).unwrap_or(i32::MAX);
         r.wave_started_at = Some(now.clone());
@@ -313,6 +339,28 @@ async fn step(
     r.ready = p.ready as i64;
     r.failed = p.failed as i64;
     let was = r.phase.clone();
+    match held {
+        Some(Gate::Waiting { message, after }) => {
+            r.phase = RolloutStatus::PROGRESSING.into();
+            r.message = Some(message);
+            return Ok(Some(after.clamp(Duration::from_secs(1), POLL)));
+        }
+        Some(Gate::Failed { message }) => {
+            let msg = format!(
+                "halted: {message}. The {} tenant(s) not yet moved stay on revision {}. Fix the \
+                 platform (a new revision starts a new rollout) or run `khaibao rollout undo {name}`",
+                p.total - p.on_target,
+                r.from
+            );
+            r.phase = RolloutStatus::HALTED.into();
+            if was != RolloutStatus::HALTED {
+                publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
+            }
+            r.message = Some(msg);
+            return Ok(Some(POLL));
+        }
+        Some(Gate::Passed) | None => {}
+    }
     let requeue = match step {
         Step::Move { .. } => {
             r.phase = RolloutStatus::PROGRESSING.into();

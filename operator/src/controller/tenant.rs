@@ -35,7 +35,8 @@ mod wiring;
 use apply::{apply_desired_objects, create_generated_secrets};
 use delete::{delete_owned_objects, prune_stale_objects};
 use drift::{recorded_objects, report_repairs, up_to_date};
-use inputs::{load_parent, load_platform, platform_exists, wait_for_revision};
+pub(super) use inputs::load_parent;
+use inputs::{load_platform, platform_exists, wait_for_revision};
 use outcome::Outcome;
 
 pub(super) use delete::delete_object;

@@ -41,7 +41,7 @@ pub(super) async fn platform_exists(ctx: &Context, name: &str) -> Result<bool, E
 }
 
 /// The parent tenant, from the cache (same namespace).
-pub(super) fn load_parent(tenant: &Tenant, ctx: &Context) -> Option<Arc<Tenant>> {
+pub(in crate::controller) fn load_parent(tenant: &Tenant, ctx: &Context) -> Option<Arc<Tenant>> {
     let parent = tenant.spec.parent.as_ref()?;
     let ns = tenant.namespace().unwrap_or_default();
     ctx.tenants
