@@ -191,6 +191,20 @@ fn prometheus_reads_the_operator_and_the_chart_alerts_fire_when_they_should() {
             },
         )
         .await?;
+        // By province: one series per province code, each with its one Ready tenant.
+        let ready = prom
+            .query(&format!(
+                "khaibao_province_tenants_ready{{job={JOB:?}, platform={platform:?}}}"
+            ))
+            .await?;
+        ensure!(
+            ready.len() == 3
+                && ready
+                    .iter()
+                    .all(|s| s.value == 1.0 && s.label("province").is_some()),
+            "khaibao_province_tenants_ready:\n{}",
+            show(&ready)
+        );
         // No rollout yet (the platform's first revision): a series per phase, every one 0.
         let phases = rollout_phases(&prom, &platform).await?;
         ensure!(

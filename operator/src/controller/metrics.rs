@@ -2,6 +2,8 @@
 //! rollout phase by platform. The chart's alerting rules (`charts/khaibao/prometheus/rules.yaml`)
 //! and dashboard read these names: a rename here is a rename there.
 
+use std::collections::BTreeMap;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::api::RolloutStatus;
+use crate::api::{ProvinceCounts, RolloutStatus};
 
 /// Every phase `khaibao_rollout_phase` reports, so that each platform has one series per phase
 /// and a phase left shows as 0 instead of a series that stops (which an alert reads as stale).
@@ -47,6 +49,14 @@ pub struct ConditionLabel {
     pub condition: &'static str,
 }
 
+/// One province of one platform: at most 63 series per metric and platform (the province codes
+/// of either division), however many communes there are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProvinceLabels {
+    pub platform: String,
+    pub province: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub platform: String,
@@ -61,6 +71,9 @@ pub struct Metrics {
     pub api_writes: Family<VerbLabel, Counter>,
     pub tenants: Family<ConditionLabel, Gauge>,
     pub rollout_phase: Family<PhaseLabels, Gauge>,
+    pub province_total: Family<ProvinceLabels, Gauge>,
+    pub province_ready: Family<ProvinceLabels, Gauge>,
+    pub province_failed: Family<ProvinceLabels, Gauge>,
     pub owned_objects: Gauge,
 }
 
@@ -76,7 +89,25 @@ impl Default for Metrics {
         let tenants = Family::<ConditionLabel, Gauge>::default();
         let rollout_phase = Family::<PhaseLabels, Gauge>::default();
         let owned_objects = Gauge::default();
+        let province_total = Family::<ProvinceLabels, Gauge>::default();
+        let province_ready = Family::<ProvinceLabels, Gauge>::default();
+        let province_failed = Family::<ProvinceLabels, Gauge>::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
+        registry.register(
+            "province_tenants",
+            "Tenants per province code (a commune counts in its province)",
+            province_total.clone(),
+        );
+        registry.register(
+            "province_tenants_ready",
+            "Ready tenants per province code",
+            province_ready.clone(),
+        );
+        registry.register(
+            "province_tenants_failed",
+            "Failed tenants per province code",
+            province_failed.clone(),
+        );
         registry.register(
             "reconcile_errors",
             "Reconciles that failed",
@@ -115,6 +146,9 @@ impl Default for Metrics {
             api_writes,
             tenants,
             rollout_phase,
+            province_total,
+            province_ready,
+            province_failed,
             owned_objects,
         }
     }
@@ -138,9 +172,45 @@ impl Metrics {
         }
     }
 
+    /// Records the platform's counts per province; a province no longer counted (its last
+    /// tenant deleted) loses its series.
+    pub fn set_provinces(
+        &self,
+        platform: &str,
+        old: &BTreeMap<String, ProvinceCounts>,
+        new: &BTreeMap<String, ProvinceCounts>,
+    ) {
+        for gone in old.keys().filter(|p| !new.contains_key(*p)) {
+            self.forget_province(platform, gone);
+        }
+        for (province, c) in new {
+            let label = ProvinceLabels {
+                platform: platform.to_string(),
+                province: province.clone(),
+            };
+            self.province_total.get_or_create(&label).set(c.total);
+            self.province_ready.get_or_create(&label).set(c.ready);
+            self.province_failed.get_or_create(&label).set(c.failed);
+        }
+    }
+
+    fn forget_province(&self, platform: &str, province: &str) {
+        let label = ProvinceLabels {
+            platform: platform.to_string(),
+            province: province.to_string(),
+        };
+        self.province_total.remove(&label);
+        self.province_ready.remove(&label);
+        self.province_failed.remove(&label);
+    }
+
     /// Drops the series of a deleted platform: a halted rollout or failing tenants of a platform
     /// that is gone would otherwise alert until the operator restarts.
     pub fn forget_platform(&self, platform: &str) {
+        // Province codes are two digits in both divisions.
+        for code in 0..100 {
+            self.forget_province(platform, &format!("{code:02}"));
+        }
         for p in ROLLOUT_PHASES {
             self.rollout_phase.remove(&PhaseLabels {
                 platform: platform.to_string(),
@@ -165,6 +235,38 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provinces_have_one_series_each_and_lose_it_with_their_last_tenant() {
+        let m = Metrics::default();
+        let counts = |total, ready, failed| ProvinceCounts {
+            total,
+            ready,
+            failed,
+        };
+        let before = BTreeMap::from([
+            ("01".to_string(), counts(127, 126, 1)),
+            ("46".to_string(), counts(1, 1, 0)),
+        ]);
+        m.set_provinces("dichvucong", &BTreeMap::new(), &before);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"khaibao_province_tenants{platform="dichvucong",province="01"} 127"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"khaibao_province_tenants_failed{platform="dichvucong",province="01"} 1"#
+            ),
+            "{text}"
+        );
+        let after = BTreeMap::from([("01".to_string(), counts(127, 127, 0))]);
+        m.set_provinces("dichvucong", &before, &after);
+        let text = m.encode();
+        assert!(!text.contains(r#"province="46""#), "{text}");
+        m.forget_platform("dichvucong");
+        assert!(!m.encode().contains("province=\"01\""));
+    }
 
     #[test]
     fn rollout_phase_has_one_series_per_phase_and_forgetting_a_platform_drops_them() {

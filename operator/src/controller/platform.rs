@@ -340,6 +340,8 @@ async fn patch_status_if_changed(
     }
     let phase = new.rollout.as_ref().map(|r| r.phase.as_str());
     ctx.metrics.set_rollout_phase(name, phase);
+    ctx.metrics
+        .set_provinces(name, &old.provinces, &new.provinces);
     super::writes::patch_status_if_changed(api, ctx, name, old, &new).await
 }
 
