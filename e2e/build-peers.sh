@@ -51,31 +51,9 @@ OUT_DIR="${KHAIBAO_CACHE_DIR:-$HOME/.cache/khaibao}/peers/$KEY"
 BIN_DIR="$OUT_DIR/bin"
 STAMP="$BIN_DIR/.stamp"
 
-is_fresh() {
-	[[ "${KHAIBAO_REBUILD:-0}" != 1 && -f "$STAMP" ]] || return 1
-	[[ "$(cat "$STAMP")" == "$FINGERPRINT" ]] || return 1
-	local b
-	for b in "${!PEERS[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
-}
-
-if is_fresh; then
-	log "cached: $BIN_DIR"
-	echo "$BIN_DIR"
-	exit 0
-fi
-
-mkdir -p "$OUT_DIR"
-# Serialise concurrent builds of the same key (several test binaries at once); re-check after.
-exec 9>"$OUT_DIR/.lock"
-flock 9
-if is_fresh; then
-	log "cached (built concurrently): $BIN_DIR"
-	echo "$BIN_DIR"
-	exit 0
-fi
-
-TMP_BIN="$(mktemp -d "$OUT_DIR/bin.tmp.XXXXXX")"
-chmod 755 "$TMP_BIN"
+# shellcheck source=e2e/build-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-cache.sh"
+use_cache_or_lock "$FINGERPRINT" "${!PEERS[@]}"
 trap 'rm -rf "$TMP_BIN"' EXIT
 START=$SECONDS
 

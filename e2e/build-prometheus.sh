@@ -61,31 +61,9 @@ fingerprint() {
 	printf 'go=%s\n' "$(go env GOVERSION)"
 }
 
-is_fresh() {
-	[[ "${KHAIBAO_REBUILD:-0}" != 1 && -f "$STAMP" ]] || return 1
-	[[ "$(cat "$STAMP")" == "$(fingerprint)" ]] || return 1
-	local b
-	for b in "${BINARIES[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
-}
-
-if is_fresh; then
-	log "cached: $BIN_DIR"
-	echo "$BIN_DIR"
-	exit 0
-fi
-
-mkdir -p "$OUT_DIR"
-# Serialise concurrent builds (several test binaries, chart-check.sh); re-check after the lock.
-exec 9>"$OUT_DIR/.lock"
-flock 9
-if is_fresh; then
-	log "cached (built concurrently): $BIN_DIR"
-	echo "$BIN_DIR"
-	exit 0
-fi
-
-TMP_BIN="$(mktemp -d "$OUT_DIR/bin.tmp.XXXXXX")"
-chmod 755 "$TMP_BIN"
+# shellcheck source=e2e/build-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-cache.sh"
+use_cache_or_lock "$(fingerprint)" "${BINARIES[@]}"
 MOD_DIR="$(mktemp -d)"
 trap 'rm -rf "$TMP_BIN" "$MOD_DIR"' EXIT
 START=$SECONDS

@@ -13,6 +13,7 @@ use anyhow::{Context, ensure};
 use k8s_openapi::jiff::Timestamp;
 use khaibao::api::RolloutStatus;
 use khaibao_e2e::prometheus::{Prometheus, PrometheusConfig, Sample, show};
+use khaibao_e2e::rollouts::edit_config_template;
 use khaibao_e2e::{
     Operator, OperatorOptions, Scope, platform_revision, wait_until, with_cluster, workspace_root,
 };
@@ -25,19 +26,6 @@ const PHASES: usize = 6;
 
 fn rules_file() -> std::path::PathBuf {
     workspace_root().join("charts/khaibao/prometheus/rules.yaml")
-}
-
-/// Appends `line` to the tenant template `config.yaml.hbs` of a platform manifest.
-fn edit_config_template(manifest: &mut Value, line: &str) -> anyhow::Result<()> {
-    let config = manifest["spec"]["templates"]["tenant"]
-        .as_array_mut()
-        .context("no tenant templates")?
-        .iter_mut()
-        .find(|t| t["name"] == "config.yaml.hbs")
-        .context("no config.yaml.hbs")?;
-    let text = config["template"].as_str().unwrap_or_default().to_string();
-    config["template"] = json!(format!("{}\n{line}\n", text.trim_end()));
-    Ok(())
 }
 
 /// `khaibao_tenants` of `platform` by condition.

@@ -346,17 +346,7 @@ async fn step(
             return Ok(Some(after.clamp(Duration::from_secs(1), POLL)));
         }
         Some(Gate::Failed { message }) => {
-            let msg = format!(
-                "halted: {message}. The {} tenant(s) not yet moved stay on revision {}. Fix the \
-                 platform (a new revision starts a new rollout) or run `khaibao rollout undo {name}`",
-                p.total - p.on_target,
-                r.from
-            );
-            r.phase = RolloutStatus::HALTED.into();
-            if was != RolloutStatus::HALTED {
-                publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
-            }
-            r.message = Some(msg);
+            halt(platform, ctx, r, &was, message, p.total - p.on_target).await;
             return Ok(Some(POLL));
         }
         Some(Gate::Passed) | None => {}
@@ -396,19 +386,11 @@ async fn step(
                 .find(|t| object_key(t.as_ref()) == first)
                 .and_then(|t| t.status.as_ref()?.last_error.clone())
                 .unwrap_or_else(|| "not Ready within the wave timeout".into());
-            let msg = format!(
-                "halted: {failures} tenant(s) failed on revision {} (maxFailures allows {allowed}); first: {first}: {why}. \
-                 The {} tenant(s) not yet moved stay on revision {}. Fix the platform (a new revision starts a new rollout) \
-                 or run `khaibao rollout undo {name}`",
-                r.to,
-                p.total - p.on_target,
-                r.from
+            let why = format!(
+                "{failures} tenant(s) failed on revision {} (maxFailures allows {allowed}); first: {first}: {why}",
+                r.to
             );
-            r.phase = RolloutStatus::HALTED.into();
-            if was != RolloutStatus::HALTED {
-                publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
-            }
-            r.message = Some(msg);
+            halt(platform, ctx, r, &was, why, p.total - p.on_target).await;
             Some(POLL)
         }
         Step::Complete => {
@@ -429,4 +411,26 @@ async fn step(
         }
     };
     Ok(requeue)
+}
+
+/// Halts the rollout for `why` (a wave's failures or its failed analysis), with the event once.
+async fn halt(
+    platform: &Platform,
+    ctx: &Context,
+    r: &mut RolloutStatus,
+    was: &str,
+    why: String,
+    not_moved: usize,
+) {
+    let msg = format!(
+        "halted: {why}. The {not_moved} tenant(s) not yet moved stay on revision {}. Fix the \
+         platform (a new revision starts a new rollout) or run `khaibao rollout undo {}`",
+        r.from,
+        platform.name_any()
+    );
+    r.phase = RolloutStatus::HALTED.into();
+    if was != RolloutStatus::HALTED {
+        publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
+    }
+    r.message = Some(msg);
 }
