@@ -1,5 +1,7 @@
 //! The commands on good input: test, explain, units, generate, platform lint/build, render,
 //! completions. Each checks what the command prints, not only that it succeeded.
+//! Over 500 lines: one binary for the offline commands keeps one build and one snapshot folder;
+//! the sections (`// ---- test`, `render`, `crds` …) are the units a reader takes.
 
 mod common;
 

@@ -14,6 +14,8 @@
 //!   An arbitrary template may rightly render to a literal `{{unit.code}}` (handlebars' `\{{`
 //!   escape, raw blocks), so it is only checked to render to a string.
 //! Run: cargo +nightly fuzz run tenantset_expansion -- -runs=1000000 -max_len=4096
+//! Over 500 lines: the independent reading of a selection that the answer is checked against
+//! lives here, beside the target, so that it shares no code with the expansion it checks.
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet};
