@@ -76,6 +76,17 @@ pub struct Rendered {
     pub helm_values: Vec<(String, Value)>,
     /// Per tenant: the spec of its kro instance (`bench/peers/kro/dichvucong-rgd.yaml`).
     pub kro_specs: Vec<(String, Value)>,
+    /// Per tenant, in fleet order: what its portal page must show.
+    pub pages: Vec<PageKey>,
+}
+
+/// What tells a tenant's own page from a 404 or another unit's page: the host it is served at
+/// and the unit it names, as its rendered `portal-config` ConfigMap gives them to the portal.
+#[derive(Clone, Debug)]
+pub struct PageKey {
+    pub host: String,
+    pub unit_code: String,
+    pub unit_name: String,
 }
 
 /// Renders every tenant of `size` with the library's pipeline, as the operator would.
@@ -111,6 +122,7 @@ pub fn render(size: &Size) -> anyhow::Result<Rendered> {
     let mut objects = Vec::with_capacity(tenants.len() * 4);
     let mut helm_values = Vec::with_capacity(tenants.len());
     let mut kro_specs = Vec::with_capacity(tenants.len());
+    let mut pages = Vec::with_capacity(tenants.len());
     for t in &tenants {
         let ns = t.metadata.namespace.clone().unwrap_or_default();
         let parent = t
@@ -143,6 +155,18 @@ pub fn render(size: &Size) -> anyhow::Result<Rendered> {
         };
         let (config, services, ingress) =
             (find("-portal-config"), find("-services"), find("-portal"));
+        let text = |key: &str| config["data"][key].as_str().unwrap_or_default().to_string();
+        let page = PageKey {
+            host: text("host"),
+            unit_code: text("unitCode"),
+            unit_name: text("unitName"),
+        };
+        anyhow::ensure!(
+            !page.host.is_empty() && !page.unit_name.is_empty(),
+            "{ns}/{:?}: its portal-config ConfigMap has no host or unitName",
+            t.metadata.name
+        );
+        pages.push(page);
         let stem = first.object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -184,6 +208,7 @@ pub fn render(size: &Size) -> anyhow::Result<Rendered> {
         objects,
         helm_values,
         kro_specs,
+        pages,
     })
 }
 

@@ -1,11 +1,13 @@
 //! `khaibao-bench` (`make bench`): on the local control plane, with the real units, measures
 //! side by side a raw server-side-apply baseline, khaibao's cold convergence, a full resync and
 //! a template change, at ~1,000, ~3,300 and ~10,100 tenants; the Helm peer at ~1,000; and
-//! `khaibao test` against `helm template` offline. Prints a table, writes CSVs and plots under
-//! `docs/bench/`, and the results section of `BENCHMARKS.md`.
+//! `khaibao test` against `helm template` offline; the reform of a fleet; and time to online
+//! (declaration → first correct page of the dichvucong portal). Prints a table, writes CSVs and
+//! plots under `docs/bench/`, and the results sections of `BENCHMARKS.md`.
 
 mod fleet;
 mod offline;
+mod online;
 mod profile;
 mod reform;
 mod report;
@@ -19,6 +21,9 @@ use clap::Parser;
 
 use crate::fleet::{render, sizes};
 use crate::runs::{KhaibaoOptions, baseline, declared_floor, helm, helm_chart, khaibao};
+
+/// The sizes time to online runs at by default; a section missing one says so.
+const ONLINE_SIZES: &str = "1k,10.1k";
 
 #[derive(Parser, Debug)]
 #[command(about = "The khaibao scale benchmark (see BENCHMARKS.md)")]
@@ -97,6 +102,24 @@ struct Args {
     /// Timed runs of the planner offline over all 10,114 tenant files (after a warm-up).
     #[arg(long, default_value_t = 3)]
     reform_plan_runs: usize,
+    /// Sizes at which time to online (declaration → first correct page of the dichvucong
+    /// portal) is measured, of 1k, 3.3k, 10.1k.
+    #[arg(long, value_delimiter = ',', default_value = ONLINE_SIZES)]
+    online_sizes: Vec<String>,
+    /// Skip time to online.
+    #[arg(long)]
+    no_online: bool,
+    /// Run only time to online (no cold convergence, peers, offline `khaibao test` or reform):
+    /// the other sections of BENCHMARKS.md are left as they are.
+    #[arg(long)]
+    only_online: bool,
+    /// Single tenants declared one at a time on each converged fleet.
+    #[arg(long, default_value_t = 20)]
+    online_singles: usize,
+    /// How long the fleet, or one single tenant, may take to be online before the size is
+    /// reported as unfinished (with what is not online).
+    #[arg(long, default_value_t = 1800)]
+    online_timeout_seconds: u64,
 }
 
 fn release_bin(name: &str) -> PathBuf {
@@ -113,17 +136,37 @@ fn main() -> anyhow::Result<()> {
         unsafe { std::env::set_var("KHAIBAO_OPERATOR_BIN", release_bin("khaibao-operator")) };
     }
     khaibao_e2e::operator_binary()?;
+    let online = !args.no_online && (args.only_online || !args.only_reform);
+    if online {
+        let portal = match std::env::var_os("KHAIBAO_PORTAL_BIN") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let p = release_bin("dichvucong-portal");
+                // SAFETY: no other thread runs yet.
+                unsafe { std::env::set_var("KHAIBAO_PORTAL_BIN", &p) };
+                p
+            }
+        };
+        anyhow::ensure!(
+            portal.is_file(),
+            "{} does not exist: time to online runs the portal's release binary; build it with `cargo build --release -p dichvucong-portal` (or point KHAIBAO_PORTAL_BIN at one), or pass --no-online",
+            portal.display()
+        );
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async {
-        if !args.only_reform {
+        if !args.only_reform && !args.only_online {
             run(&args).await?;
         }
-        if !args.no_reform {
+        if !args.no_reform && (args.only_reform || !args.only_online) {
             run_reform(&args).await?;
+        }
+        if online {
+            run_online(&args).await?;
         }
         Ok(())
     })
@@ -209,6 +252,60 @@ async fn run_reform(args: &Args) -> anyhow::Result<()> {
     } else {
         eprintln!("[bench] reform files kept in {}", work.display());
     }
+    Ok(())
+}
+
+/// Time to online, one size after another; the section is rewritten after each, so a long
+/// run leaves what it measured so far.
+async fn run_online(args: &Args) -> anyhow::Result<()> {
+    let path = khaibao_e2e::workspace_root().join(&args.benchmarks_md);
+    let load_before = loadavg();
+    let chosen: Vec<fleet::Size> = sizes()
+        .into_iter()
+        .filter(|s| args.online_sizes.iter().any(|a| a == s.label))
+        .collect();
+    anyhow::ensure!(
+        !chosen.is_empty(),
+        "no known size in --online-sizes {:?} (of 1k, 3.3k, 10.1k)",
+        args.online_sizes
+    );
+    let options = online::OnlineOptions {
+        operator_concurrency: args.operator_concurrency,
+        tenant_concurrency: args.tenant_concurrency,
+        singles: args.online_singles,
+        timeout: Duration::from_secs(args.online_timeout_seconds),
+    };
+    let section = |runs: &[online::OnlineRun]| {
+        let not_run: Vec<String> = ONLINE_SIZES
+            .split(',')
+            .filter(|s| !runs.iter().any(|r| r.label == *s))
+            .map(String::from)
+            .collect();
+        report::online_markdown(
+            &args_line(),
+            runs,
+            &options,
+            &not_run,
+            &load_before,
+            &loadavg(),
+        )
+    };
+    let mut runs = Vec::new();
+    for size in &chosen {
+        eprintln!("[bench] time to online at {}", size.label);
+        let r = online::run(size, &options).await?;
+        let failed = r.error.is_some();
+        runs.push(r);
+        report::replace_marked(&path, "online", "Time to online", &section(&runs))?;
+        if failed {
+            eprintln!(
+                "[bench] time to online at {} did not complete; the larger sizes are skipped",
+                size.label
+            );
+            break;
+        }
+    }
+    println!("{}", section(&runs));
     Ok(())
 }
 

@@ -98,6 +98,11 @@ impl Portal {
         self.addr
     }
 
+    /// The process id, for its /proc figures (the benchmark reads its peak RSS and CPU).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
