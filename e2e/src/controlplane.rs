@@ -77,6 +77,16 @@ pub(crate) fn run_script(
     Ok(stdout)
 }
 
+/// Runs an `e2e/build-*.sh` script and returns the bin directory it prints last (cached by the
+/// script, so a warm run is quick). The error is text, so callers can keep it in a `OnceLock`.
+pub(crate) fn built_bin_dir(script: &str) -> Result<PathBuf, String> {
+    let out =
+        run_script(&crate::e2e_dir().join(script), &[], None).map_err(|e| format!("{e:#}"))?;
+    last_line(&out)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{script} printed no bin directory"))
+}
+
 pub(crate) fn last_line(s: &str) -> Option<&str> {
     s.lines().map(str::trim).rfind(|l| !l.is_empty())
 }

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::controlplane::{last_line, run_script};
+use crate::controlplane::{built_bin_dir, last_line};
 
 /// One reader's verdict: kstatus' `Current`/`InProgress`/`Failed`/..., or Argo CD's
 /// `Healthy`/`Progressing`/`Degraded`/`Suspended`, with its message.
@@ -24,16 +24,7 @@ pub struct Verdict {
 /// The peers' bin directory, built (or found in the cache) once per test process.
 fn bin_dir() -> anyhow::Result<&'static Path> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let script = crate::workspace_root().join("e2e/build-peers.sh");
-        run_script(&script, &[], None)
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|out| {
-                last_line(&out)
-                    .map(PathBuf::from)
-                    .ok_or_else(|| "build-peers.sh printed no bin directory".to_string())
-            })
-    });
+    let dir = DIR.get_or_init(|| built_bin_dir("build-peers.sh"));
     match dir {
         Ok(d) => Ok(d.as_path()),
         Err(e) => bail!("building the e2e peers failed: {e}"),

@@ -20,23 +20,14 @@ use anyhow::{Context, bail, ensure};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::controlplane::{last_line, run_script};
+use crate::controlplane::built_bin_dir;
 use crate::{tail, wait_until};
 
 /// Prometheus' bin directory (`prometheus`, `promtool`), built or found in the cache once per
 /// test process.
 pub fn bin_dir() -> anyhow::Result<&'static Path> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let script = crate::e2e_dir().join("build-prometheus.sh");
-        run_script(&script, &[], None)
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|out| {
-                last_line(&out)
-                    .map(PathBuf::from)
-                    .ok_or_else(|| "build-prometheus.sh printed no bin directory".to_string())
-            })
-    });
+    let dir = DIR.get_or_init(|| built_bin_dir("build-prometheus.sh"));
     match dir {
         Ok(d) => Ok(d.as_path()),
         Err(e) => bail!("building Prometheus failed (run e2e/build-prometheus.sh to see why): {e}"),
