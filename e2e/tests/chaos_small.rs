@@ -300,10 +300,18 @@ fn chaos_500_tenants_rollout_with_kills_and_an_apiserver_restart() {
                         break r.ready;
                     }
                 }
+                // An operator that exited would only show up as a timeout two minutes later.
+                ensure!(
+                    op.is_running(),
+                    "the operator exited before fault {}:\n{}",
+                    i + 1,
+                    tail(&op.log(), 30)
+                );
                 ensure!(
                     Instant::now() < deadline,
-                    "the rollout did not reach {at} Ready tenants for fault {} within 120 s",
-                    i + 1
+                    "the rollout did not reach {at} Ready tenants for fault {} within 120 s; operator log:\n{}",
+                    i + 1,
+                    tail(&op.log(), 30)
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };

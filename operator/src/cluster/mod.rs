@@ -55,6 +55,27 @@ impl ClusterError {
             _ => true,
         }
     }
+
+    /// Whether the API server could not be reached or answered that it cannot serve now, as
+    /// against an answer (such as "no such kind") that waiting will not change.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ClusterError::Discovery { source, .. } | ClusterError::Apply { source, .. } => {
+                unreachable(source)
+            }
+            ClusterError::Invalid(_) => false,
+        }
+    }
+}
+
+/// Whether a request failed because the API server was away or could not serve it now: the
+/// errors worth waiting out at startup.
+pub fn unreachable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        kube::Error::Service(_) | kube::Error::HyperError(_) => true,
+        _ => false,
+    }
 }
 
 /// What [`apply_object_meta`] would store, without storing it (a server-side dry run, for
@@ -141,5 +162,36 @@ impl Target {
             name: self.name,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterError;
+    use kube::core::Status;
+
+    fn discovery(source: kube::Error) -> ClusterError {
+        ClusterError::Discovery {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            source,
+        }
+    }
+
+    #[test]
+    fn an_api_server_away_or_overloaded_is_unreachable_an_unknown_kind_is_not() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        assert!(discovery(kube::Error::Service(Box::new(refused))).is_unreachable());
+        for code in [500, 503, 429] {
+            let status = Status::failure("busy", "ServiceUnavailable").with_code(code);
+            assert!(discovery(kube::Error::Api(status.boxed())).is_unreachable());
+        }
+        let missing = kube::Error::Discovery(kube::error::DiscoveryError::MissingKind(
+            "Frobnicator".into(),
+        ));
+        assert!(!discovery(missing).is_unreachable());
+        let not_found = Status::failure("no such group", "NotFound").with_code(404);
+        assert!(!discovery(kube::Error::Api(not_found.boxed())).is_unreachable());
+        assert!(!ClusterError::Invalid("no kind".into()).is_unreachable());
     }
 }

@@ -57,7 +57,23 @@ pub(super) async fn owned_kinds(
 ) -> Result<Vec<ApiResource>, ClusterError> {
     let mut kinds = Vec::new();
     for (api_version, kind) in watch_kinds {
-        kinds.push(resolver.resolve(client, api_version, kind).await?);
+        let mut waits = RetryBackoff::new();
+        let ar = loop {
+            match resolver.resolve(client, api_version, kind).await {
+                Ok(ar) => break ar,
+                // A kind the cluster does not serve is a setting to fix: waiting will not
+                // bring it. An unreachable API server comes back: a replica started during its
+                // restart waits for it instead of exiting into a crash-loop backoff that would
+                // keep every tenant waiting for minutes (the chaos e2e's restart during startup).
+                Err(e) if e.is_unreachable() => {
+                    let wait = waits.next().unwrap_or(RetryBackoff::MAX);
+                    warn!(error = %e, retry_in = ?wait, "API discovery failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        kinds.push(ar);
     }
     Ok(kinds)
 }

@@ -2,11 +2,13 @@
 //! waits for the Lease; the leader exits if it ever loses it, so two replicas never write at once.
 
 use kube::Client;
-use kube_lease_manager::LeaseManagerBuilder;
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
+use super::RetryBackoff;
+use crate::cluster::unreachable;
 use crate::controller::Settings;
 
 /// Seconds a Lease stays valid without renewal; a dead leader is replaced after about this long.
@@ -15,19 +17,31 @@ const GRACE_SECONDS: u64 = 5;
 
 pub struct Leadership {
     state: watch::Receiver<bool>,
-    task:
-        JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>,
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
 }
 
 /// Waits until this replica holds the Lease.
 pub async fn acquire(client: &Client, settings: &Settings) -> anyhow::Result<Leadership> {
-    let manager = LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
-        .with_namespace(&settings.lease_namespace)
-        .with_identity(&settings.identity)
-        .with_duration(LEASE_SECONDS)
-        .with_grace(GRACE_SECONDS)
-        .build()
-        .await?;
+    let mut waits = RetryBackoff::new();
+    let manager = loop {
+        let built = LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
+            .with_namespace(&settings.lease_namespace)
+            .with_identity(&settings.identity)
+            .with_duration(LEASE_SECONDS)
+            .with_grace(GRACE_SECONDS)
+            .build()
+            .await;
+        match built {
+            Ok(m) => break m,
+            // A replica started while the API server restarts waits for it, as discovery does.
+            Err(LeaseManagerError::KubeError(e)) if unreachable(&e) => {
+                let wait = waits.next().unwrap_or(RetryBackoff::MAX);
+                warn!(error = %e, retry_in = ?wait, "cannot reach the Lease; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let (mut state, task) = manager.watch().await;
     info!(lease = %settings.lease_name, namespace = %settings.lease_namespace, identity = %settings.identity, "waiting to become leader");
     while !*state.borrow_and_update() {

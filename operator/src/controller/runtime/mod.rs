@@ -163,7 +163,7 @@ pub(super) struct RetryBackoff {
 
 impl RetryBackoff {
     const MIN: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(5);
+    pub(super) const MAX: Duration = Duration::from_secs(5);
 
     pub(super) fn new() -> Self {
         RetryBackoff { next: Self::MIN }
