@@ -52,6 +52,15 @@ test: tools
 	e2e/chart-check.sh
 	$(CARGO) test --workspace --features khaibao/operator
 
+# The operator-upgrade e2e from a real earlier build (REV, default the last commit before
+# renderer epochs) instead of this build pinned at epoch 1. The first run builds that commit.
+.PHONY: upgrade-from
+upgrade-from:
+	$(CARGO) build -p khaibao --features operator --bin khaibao-operator
+	bin=$$(e2e/build-previous-operator.sh $(REV)) && \
+	KHAIBAO_PREVIOUS_OPERATOR_BIN=$$bin/khaibao-operator \
+	$(CARGO) test -p khaibao-e2e --test operator_upgrade -- --nocapture
+
 # The least-privilege proof: removes each rule of the chart's RBAC in turn and records what
 # breaks (long: one control plane per rule; `e2e/rbac-proof.sh verbs` goes verb by verb).
 .PHONY: rbac-proof

@@ -35,6 +35,8 @@ check "no Secrets cluster-wide: one Role per secretNamespaces entry" bash -c \
   'out=$(helm template kb charts/khaibao -n khaibao-system --set "secretNamespaces={dichvucong}"); ! echo "$out" | grep -q "\"secrets\", " && [ "$(echo "$out" | grep -c "name: kb-operator-secrets$")" -eq 3 ] && echo "$out" | grep -q -- "--secret-namespaces=dichvucong$"'
 check "security context is locked down" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "readOnlyRootFilesystem: true" && helm template kb charts/khaibao | grep -q "runAsNonRoot: true"'
+check "rendererEpoch pins the operator's renderer epoch; unset, no flag" bash -c \
+  'helm template kb charts/khaibao --set rendererEpoch=1 | grep -q -- "--renderer-epoch=1$" && ! helm template kb charts/khaibao | grep -q -- "--renderer-epoch" && ! helm lint charts/khaibao --set rendererEpoch=0 >/dev/null 2>&1'
 check "new tenants get the operator's finalizer from the API server" bash -c \
   'helm template kb charts/khaibao -n khaibao-system | grep -q "kind: MutatingAdmissionPolicy$"'
 check "Argo CD health checks: one entry per kind, each the chart's health.lua, applies" bash -c '

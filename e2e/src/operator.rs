@@ -26,6 +26,8 @@ pub struct OperatorOptions {
     pub resync_seconds: Option<u64>,
     /// Further flags.
     pub extra_args: Vec<String>,
+    /// Another operator binary than [`operator_binary`] (an earlier build, for upgrades).
+    pub bin: Option<PathBuf>,
     /// Run as this user and groups instead of the admin (impersonation, see
     /// [`OperatorOptions::as_service_account`]).
     pub impersonate: Option<(String, Vec<String>)>,
@@ -39,6 +41,7 @@ impl OperatorOptions {
             leader_election: true,
             resync_seconds: None,
             extra_args: Vec::new(),
+            bin: None,
             impersonate: None,
         }
     }
@@ -197,7 +200,7 @@ impl Operator {
             .append(true)
             .open(self.log_path())
             .with_context(|| format!("cannot open {}", self.log_path().display()))?;
-        let child = Command::new(&self.bin)
+        let child = Command::new(self.opts.bin.as_ref().unwrap_or(&self.bin))
             .args(&args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env_remove("KHAIBAO_CONCURRENCY")

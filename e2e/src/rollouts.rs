@@ -1,10 +1,13 @@
 //! Steps of rollout scenarios shared by the rollout tests: edit a platform's template, read its
 //! rollout, wait for a phase, run the CLI against the test's control plane.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use futures::StreamExt;
 use khaibao::api::{Platform, RolloutStatus};
+use kube::api::{Api, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
 use crate::{ControlPlane, Scope, khaibao, wait_until};
@@ -64,4 +67,41 @@ pub async fn wait_phase(
     })
     .await?;
     Ok(rollout(s).await?.1)
+}
+
+/// The rollouts a Platform's status carried, one per write seen, in write order.
+pub type Seen = Arc<Mutex<Vec<RolloutStatus>>>;
+
+/// Records the rollout of every Platform status written from now on: a watch sees each write,
+/// and one that the API server ends (its timeout) goes on from the last version it saw.
+pub async fn record_rollouts(s: &Scope) -> anyhow::Result<Seen> {
+    let api: Api<Platform> = Api::all(s.client.clone());
+    let mut rv = s
+        .get_platform()
+        .await?
+        .and_then(|p| p.metadata.resource_version)
+        .context("platform has no resourceVersion")?;
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={}", s.platform))
+        .timeout(290);
+    let seen: Seen = Default::default();
+    let sink = seen.clone();
+    let mut stream = api.watch(&params, &rv).await?.boxed();
+    tokio::spawn(async move {
+        loop {
+            while let Some(Ok(WatchEvent::Modified(p))) = stream.next().await {
+                rv = p.metadata.resource_version.clone().unwrap_or(rv);
+                if let Some(r) = p.status.and_then(|st| st.rollout)
+                    && let Ok(mut v) = sink.lock()
+                {
+                    v.push(r);
+                }
+            }
+            match api.watch(&params, &rv).await {
+                Ok(next) => stream = next.boxed(),
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(seen)
 }

@@ -5,44 +5,16 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use khaibao::api::{Platform, RolloutStatus, Tenant};
-use khaibao_e2e::rollouts::{edit_config_template, khaibao_stdout, rollout, wait_phase};
+use khaibao::api::{RolloutStatus, Tenant};
+use khaibao_e2e::rollouts::{
+    edit_config_template, khaibao_stdout, record_rollouts, rollout, wait_phase,
+};
 use khaibao_e2e::{
     OBJECTS_PER_TENANT, Scope, conditions_summary, events_text, platform_revision, with_shared,
 };
 use serde_json::json;
 
 const REVISION: &str = "khaibao.dev/revision";
-
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<RolloutStatus>>>;
-
-/// Records the rollout of every Platform status written from now on (a watch sees each write).
-async fn record_rollouts(s: &Scope) -> anyhow::Result<Seen> {
-    use futures::StreamExt;
-    use kube::api::{Api, WatchEvent, WatchParams};
-    let api: Api<Platform> = Api::all(s.client.clone());
-    let rv = s
-        .get_platform()
-        .await?
-        .and_then(|p| p.metadata.resource_version)
-        .context("platform has no resourceVersion")?;
-    let params = WatchParams::default()
-        .fields(&format!("metadata.name={}", s.platform))
-        .timeout(290);
-    let mut stream = api.watch(&params, &rv).await?.boxed();
-    let seen: Seen = Default::default();
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        while let Some(Ok(WatchEvent::Modified(p))) = stream.next().await {
-            if let Some(r) = p.status.and_then(|st| st.rollout)
-                && let Ok(mut v) = sink.lock()
-            {
-                v.push(r);
-            }
-        }
-    });
-    Ok(seen)
-}
 
 fn revision_of(t: &Tenant) -> Option<&str> {
     t.status.as_ref().and_then(|s| s.revision.as_deref())

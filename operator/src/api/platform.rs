@@ -289,6 +289,10 @@ pub struct PlatformRevisionSpec {
     pub revision: String,
     /// The platform's spec at this revision (without its rollout policy).
     pub content: PlatformSpec,
+    /// The renderer epoch the revision renders at (`khaibao::pipeline::RENDERER_EPOCH` of the
+    /// operator that made it); absent on snapshots made before epochs existed, which are 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<u32>,
 }
 
 impl PlatformRevision {

@@ -52,6 +52,12 @@ struct Args {
     /// namespaces). Without it, Secrets are watched cluster-wide
     #[arg(long, env = "KHAIBAO_SECRET_NAMESPACES", value_delimiter = ',')]
     secret_namespaces: Option<Vec<String>>,
+    /// Render platforms at this renderer epoch instead of the newest: upgrade the operator with
+    /// the previous epoch pinned (nothing is rewritten), then unpin to send the new output
+    /// through each platform's waves when it suits
+    #[arg(long, env = "KHAIBAO_RENDERER_EPOCH", default_value_t = khaibao::pipeline::RENDERER_EPOCH,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(khaibao::pipeline::RENDERER_EPOCH)))]
+    renderer_epoch: u32,
 }
 
 #[tokio::main]
@@ -89,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         lease_name: args.lease_name,
         identity,
         no_leader_election: args.no_leader_election,
+        renderer_epoch: args.renderer_epoch,
         secret_namespaces: args.secret_namespaces.map(|list| {
             list.into_iter()
                 .map(|n| n.trim().to_string())

@@ -59,6 +59,8 @@ pub struct Context {
     pub tenants: Store<Tenant>,
     pub platforms: Store<Platform>,
     pub resync: Duration,
+    /// The renderer epoch live platforms render at.
+    pub renderer_epoch: u32,
     watched: HashSet<String>,
     secret_namespaces: Option<Vec<String>>,
     compiled: Mutex<HashMap<String, (String, Compiled)>>,
@@ -100,6 +102,7 @@ impl Context {
             tenants: watches.tenants.clone(),
             platforms: watches.platforms.clone(),
             resync: settings.resync,
+            renderer_epoch: settings.renderer_epoch,
             watched: settings
                 .watch_kinds
                 .iter()
@@ -128,7 +131,7 @@ impl Context {
         {
             return result.clone();
         }
-        let result = CompiledPlatform::compile(platform)
+        let result = CompiledPlatform::compile_at(platform, self.renderer_epoch)
             .map(Arc::new)
             .map_err(|problems| {
                 crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En)

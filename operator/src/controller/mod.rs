@@ -62,6 +62,9 @@ pub struct Settings {
     /// The only namespaces where the operator reads and writes Secrets (the chart's
     /// `secretNamespaces`, each with its own Role); `None`: everywhere (a ClusterRole).
     pub secret_namespaces: Option<Vec<String>>,
+    /// The renderer epoch live platforms render at (`pipeline::RENDERER_EPOCH` unless pinned
+    /// lower for an upgrade).
+    pub renderer_epoch: u32,
 }
 
 /// Runs the operator until SIGTERM/SIGINT (graceful) or until leadership is lost (error).

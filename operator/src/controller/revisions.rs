@@ -51,6 +51,7 @@ pub async fn ensure_snapshot(
                 platform: platform.name_any(),
                 revision: compiled.revision.clone(),
                 content,
+                renderer: Some(compiled.epoch),
             },
         };
         match api.create(&PostParams::default(), &snapshot).await {
@@ -109,7 +110,10 @@ pub async fn compiled_at(
         spec: snapshot.spec.content,
         status: None,
     };
-    let compiled = CompiledPlatform::compile(&at_revision)
+    // At the epoch it was made with: a tenant the rollout has not reached renders what an older
+    // operator rendered for it, so an upgrade alone rewrites nothing.
+    let epoch = snapshot.spec.renderer.unwrap_or(1);
+    let compiled = CompiledPlatform::compile_at(&at_revision, epoch)
         .map(Arc::new)
         .map_err(|problems| crate::diagnostics::summary(&problems, crate::diagnostics::Lang::En))
         .and_then(|c| {

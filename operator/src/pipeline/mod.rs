@@ -80,21 +80,59 @@ pub struct RenderedTenant {
     pub hash: String,
 }
 
+/// The renderer's output format, part of what a revision means. Any change to what the
+/// pipeline makes of the same platform and tenant (a new label, a renamed field) goes behind
+/// a new epoch, and the old epochs keep rendering exactly as before: a fleet converged by an
+/// older operator then sees a new platform revision and moves through the platform's waves,
+/// while tenants not reached yet keep rendering — byte for byte — what they have (0 writes).
+/// `epochs_tests` holds a hash of every epoch's output and fails when one changes.
+///
+/// - 1: the output up to December 2026.
+/// - 2: adds `app.kubernetes.io/part-of` (platform) and `app.kubernetes.io/instance` (tenant)
+///   unless the template set them.
+pub const RENDERER_EPOCH: u32 = 2;
+
 /// A platform with its templates and schema compiled, ready to render any number of tenants.
 pub struct CompiledPlatform {
     pub platform: Platform,
     pub name: String,
     pub revision: String,
+    /// The renderer epoch this platform renders at.
+    pub epoch: u32,
     schema: TenantSchema,
     templates: template::CompiledTemplates,
 }
 
 impl CompiledPlatform {
-    /// Compiles the schema and every template; reports every problem found.
+    /// Compiles the schema and every template at the newest renderer epoch; reports every
+    /// problem found.
     pub fn compile(platform: &Platform) -> Result<Self, Vec<Diagnostic>> {
+        Self::compile_at(platform, RENDERER_EPOCH)
+    }
+
+    /// Compiles for rendering at renderer `epoch` (`1..=RENDERER_EPOCH`): what a pinned
+    /// operator, or a snapshot made by an older one, renders.
+    pub fn compile_at(platform: &Platform, epoch: u32) -> Result<Self, Vec<Diagnostic>> {
         let name = platform.metadata.name.clone().unwrap_or_default();
         let spec = &platform.spec;
         let mut problems = Vec::new();
+        if !(1..=RENDERER_EPOCH).contains(&epoch) {
+            problems.push(Diagnostic::new(
+                "UnknownRendererEpoch",
+                Origin::Platform,
+                "",
+                Text::new(
+                    format!(
+                        "renderer epoch {epoch} is not known to this khaibao, which renders epochs 1 to {RENDERER_EPOCH}: \
+                         the revision was made by a newer release; upgrade the operator"
+                    ),
+                    format!(
+                        "phiên bản kết xuất {epoch} không được bản khaibao này hỗ trợ (chỉ 1 đến {RENDERER_EPOCH}): \
+                         bản sửa đổi do một bản phát hành mới hơn tạo; hãy nâng cấp operator"
+                    ),
+                ),
+            ));
+        }
         if !is_dns_label(&spec.namespace) {
             problems.push(Diagnostic::new(
                 "InvalidPlatform",
@@ -119,7 +157,8 @@ impl CompiledPlatform {
         match (schema, templates) {
             (Some(schema), Some(templates)) if problems.is_empty() => Ok(CompiledPlatform {
                 name,
-                revision: platform_revision(platform),
+                revision: platform_revision_at(platform, epoch),
+                epoch,
                 platform: platform.clone(),
                 schema,
                 templates,
@@ -143,6 +182,7 @@ impl CompiledPlatform {
             namespace: self.namespace(),
             revision: &self.revision,
             allowed_kinds: &self.platform.spec.allowed_kinds,
+            epoch: self.epoch,
             tenant: None,
         };
         self.render_templates(&self.templates.shared, context, &scope)
@@ -231,6 +271,7 @@ impl CompiledPlatform {
             namespace: self.namespace(),
             revision: &self.revision,
             allowed_kinds: &self.platform.spec.allowed_kinds,
+            epoch: self.epoch,
             tenant: Some(policy::TenantScope {
                 stem: &stem,
                 key: &key,
@@ -290,10 +331,17 @@ impl CompiledPlatform {
     }
 }
 
-/// SHA-256 of the canonical JSON of everything a tenant's output depends on, shortened.
+/// The platform's revision at the newest renderer epoch.
 pub fn platform_revision(platform: &Platform) -> String {
+    platform_revision_at(platform, RENDERER_EPOCH)
+}
+
+/// SHA-256 of the canonical JSON of everything a tenant's output depends on, shortened: the
+/// platform's content and the renderer epoch. Epoch 1 adds nothing to the hash, so revisions
+/// made before epochs existed keep their names.
+pub fn platform_revision_at(platform: &Platform, epoch: u32) -> String {
     let s = &platform.spec;
-    let content = json!({
+    let mut content = json!({
         "tenantTemplates": s.templates.tenant,
         "sharedTemplates": s.templates.shared,
         "tenantSchema": s.tenant_schema,
@@ -302,6 +350,9 @@ pub fn platform_revision(platform: &Platform) -> String {
         "generatedSecrets": s.generated_secrets,
         "namespace": s.namespace,
     });
+    if epoch > 1 {
+        content["renderer"] = json!(epoch);
+    }
     short_hash(&serde_json::to_vec(&content).unwrap_or_default(), 10)
 }
 
@@ -311,6 +362,8 @@ pub fn desired_hash(objects: &[DesiredObject], secrets: &[DesiredObject]) -> Str
     short_hash(&serde_json::to_vec(&all).unwrap_or_default(), 16)
 }
 
+#[cfg(test)]
+mod epochs_tests;
 #[cfg(test)]
 mod injection_tests;
 #[cfg(test)]

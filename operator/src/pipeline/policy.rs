@@ -19,6 +19,10 @@ pub const LABEL_LEVEL: &str = "khaibao.dev/level";
 pub const LABEL_PROVINCE: &str = "khaibao.dev/province-code";
 pub const LABEL_REVISION: &str = "khaibao.dev/revision";
 pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+/// From renderer epoch 2: the platform an object belongs to.
+pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+/// From renderer epoch 2: the tenant an object belongs to (its `khaibao.dev/tenant` value).
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
 pub const MANAGER: &str = "khaibao";
 /// Marks a Secret the operator generates (created once, never overwritten).
 pub const ANNOTATION_GENERATED: &str = "khaibao.dev/generated-secret";
@@ -78,6 +82,8 @@ pub struct Scope<'a> {
     pub namespace: &'a str,
     pub revision: &'a str,
     pub allowed_kinds: &'a [String],
+    /// The renderer epoch the object is rendered at ([`super::RENDERER_EPOCH`]).
+    pub epoch: u32,
     /// `Some` for a tenant object: the name stem, the label value and the unit's labels.
     pub tenant: Option<TenantScope<'a>>,
 }
@@ -342,7 +348,26 @@ pub fn enforce(object: &mut Value, template: &str, scope: &Scope<'_>) -> Result<
         }
         labels.insert(k.to_string(), Value::String(v));
     }
+    // Epoch 2: Kubernetes' recommended labels, so that dashboards, kubectl and Argo CD group a
+    // tenant's objects by platform and tenant without knowing khaibao's own labels. A value the
+    // template wrote itself wins: the template author chose it.
+    if scope.epoch >= 2 {
+        for (k, v) in recommended_labels(scope) {
+            labels
+                .entry(k.to_string())
+                .or_insert_with(|| Value::String(v));
+        }
+    }
     Ok(())
+}
+
+/// The `app.kubernetes.io/` labels of renderer epoch 2 onwards.
+fn recommended_labels(scope: &Scope<'_>) -> Vec<(&'static str, String)> {
+    let mut labels = vec![(LABEL_PART_OF, scope.platform.to_string())];
+    if let Some(t) = &scope.tenant {
+        labels.push((LABEL_INSTANCE, t.label.to_string()));
+    }
+    labels
 }
 
 fn string_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
@@ -372,6 +397,7 @@ mod tests {
             namespace: "dichvucong",
             revision: "abc",
             allowed_kinds: allowed,
+            epoch: 1,
             tenant: Some(TenantScope {
                 stem: "ha-noi-01",
                 key: "tinh-01/ha-noi",
