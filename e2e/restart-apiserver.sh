@@ -5,7 +5,10 @@
 # e2e tests to simulate an API server outage: kill the PID in
 # STATE_DIR/pids/kube-apiserver.pid, wait, then run this script.
 #
-#   e2e/restart-apiserver.sh STATE_DIR
+#   e2e/restart-apiserver.sh STATE_DIR [FLAG...]
+#
+# FLAGs are appended to the recorded command line for this start only (a flag given twice
+# takes its last value): `--max-requests-inflight=2` makes an API server that answers 429.
 #
 # If the API server is still running it is stopped first (TERM, then KILL
 # after 15 s), so the script is also a plain restart. etcd and the controller
@@ -17,7 +20,9 @@
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-STATE_DIR="${1:?usage: e2e/restart-apiserver.sh STATE_DIR}"
+STATE_DIR="${1:?usage: e2e/restart-apiserver.sh STATE_DIR [FLAG...]}"
+shift
+EXTRA=("$@")
 STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 CERTS="$STATE_DIR/certs"
 PIDS="$STATE_DIR/pids"
@@ -52,6 +57,7 @@ if [[ -f "$PIDFILE" ]]; then
 fi
 
 mapfile -d '' ARGS <"$CMDLINE"
+ARGS+=("${EXTRA[@]}")
 mkdir -p "$LOGS"
 # As start-controlplane.sh: own session, the recorded PID is the binary's.
 # shellcheck disable=SC2016 # expanded by the inner shell
@@ -60,7 +66,7 @@ setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDFILE" "
 for ((i = 0; i < 100; i++)); do [[ -s "$PIDFILE" ]] && break; sleep 0.05; done
 [[ -s "$PIDFILE" ]] || { log "ERROR: $NAME did not start"; exit 1; }
 pid="$(cat "$PIDFILE")"
-log "started $NAME (pid $pid, log $LOGS/$NAME.log)"
+log "started $NAME (pid $pid, log $LOGS/$NAME.log)${EXTRA[*]:+ with ${EXTRA[*]}}"
 
 API="https://127.0.0.1:$(sed -n 's/^api_port=//p' "$STATE_DIR/ports")"
 deadline=$((SECONDS + TIMEOUT))

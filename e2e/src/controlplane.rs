@@ -1,6 +1,7 @@
 //! A private control plane per test binary (or per destructive test), started and stopped with
 //! the project's scripts in a fresh temp state dir, so several test binaries can run side by side.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,7 +40,7 @@ fn binary_name() -> String {
 
 pub(crate) fn run_script(
     script: &Path,
-    args: &[&Path],
+    args: &[&OsStr],
     log: Option<&Path>,
 ) -> anyhow::Result<String> {
     let stderr = match log {
@@ -155,7 +156,7 @@ impl ControlPlane {
         let started = Instant::now();
         let out = run_script(
             &e2e.join("start-controlplane.sh"),
-            &[&cp.state_dir],
+            &[cp.state_dir.as_os_str()],
             Some(&cp.state_dir.join("controlplane.log")),
         )?;
         let kubeconfig = last_line(&out).context("start-controlplane.sh printed nothing")?;
@@ -356,9 +357,18 @@ impl ControlPlane {
     /// Starts the API server again with the same flags (`e2e/restart-apiserver.sh`) and waits
     /// until it is ready.
     pub fn restart_apiserver(&self) -> anyhow::Result<()> {
+        self.restart_apiserver_with(&[])
+    }
+
+    /// Restarts the API server with `flags` added to its command line, for this start only
+    /// (`--max-requests-inflight=2`: an API server that sheds load with 429s).
+    pub fn restart_apiserver_with(&self, flags: &[&str]) -> anyhow::Result<()> {
+        let args: Vec<&OsStr> = std::iter::once(self.state_dir.as_os_str())
+            .chain(flags.iter().map(OsStr::new))
+            .collect();
         run_script(
             &e2e_dir().join("restart-apiserver.sh"),
-            &[&self.state_dir],
+            &args,
             Some(&self.state_dir.join("controlplane.log")),
         )?;
         Ok(())
@@ -410,7 +420,7 @@ impl ControlPlane {
         }
         if let Err(e) = run_script(
             &e2e_dir().join("stop-controlplane.sh"),
-            &[&self.state_dir],
+            &[self.state_dir.as_os_str()],
             Some(&self.state_dir.join("controlplane.log")),
         ) {
             eprintln!("[e2e] stopping the control plane failed: {e:#}");

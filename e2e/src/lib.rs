@@ -57,7 +57,7 @@ pub use fixtures::{
     assert_no_secret_leaks, assert_no_secret_leaks_in, conditions_summary, events_text, is_true,
     object_versions, platform_condition, platform_manifest, platform_revision,
     portal_config_values, read_manifests, secret_data, tenant_condition, tenant_label,
-    tenant_ready,
+    tenant_ready, tenant_ready_on,
 };
 pub use operator::{Operator, OperatorOptions, cli_binary, operator_binary, tail, target_dir};
 

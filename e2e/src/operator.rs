@@ -313,6 +313,22 @@ impl Operator {
         Ok(self.writes().await?.values().sum())
     }
 
+    /// Waits until the operator has made no write for 2 s: converged means done writing too (a
+    /// status still queued would otherwise be left to the next process).
+    pub async fn wait_idle(&self, timeout: Duration) -> anyhow::Result<()> {
+        let mut last = self.total_writes().await?;
+        crate::wait_until("the operator idle for 2 s", timeout, async || {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = self.total_writes().await?;
+            let quiet = now == last;
+            last = now;
+            anyhow::ensure!(quiet, "still writing: {now} writes");
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// `khaibao_reconciles_total` by controller.
     pub async fn reconciles(&self) -> anyhow::Result<BTreeMap<String, f64>> {
         Ok(parse_counter(

@@ -166,20 +166,7 @@ fn kill_9_while_creating_63_provinces_then_resync_without_writes() {
 
         // Converged means the operator has stopped writing too: a status it still had queued
         // (the roll-up, a tenant's last condition) would otherwise be left to the next process.
-        let mut last = op.total_writes().await?;
-        wait_until(
-            "the operator idle for 2 s",
-            Duration::from_secs(30),
-            async || {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let now = op.total_writes().await?;
-                let idle = now == last;
-                last = now;
-                ensure!(idle, "still writing: {now} writes");
-                Ok(())
-            },
-        )
-        .await?;
+        op.wait_idle(Duration::from_secs(30)).await?;
 
         let statuses_before = statuses(&s).await?;
 

@@ -42,25 +42,6 @@ fn pinned(epoch: u32) -> OperatorOptions {
     opts
 }
 
-/// Waits until the operator has made no write for 2 s: converged means done writing, too.
-async fn idle(op: &Operator) -> anyhow::Result<()> {
-    let mut last = op.total_writes().await?;
-    wait_until(
-        "the operator idle for 2 s",
-        Duration::from_secs(60),
-        async || {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let now = op.total_writes().await?;
-            let quiet = now == last;
-            last = now;
-            ensure!(quiet, "still writing: {now} writes");
-            Ok(())
-        },
-    )
-    .await
-    .map(|_| ())
-}
-
 /// The resourceVersion of every object of the platform, by kind and name.
 async fn versions(s: &Scope) -> anyhow::Result<BTreeMap<(String, String), String>> {
     Ok(s.objects()
@@ -114,7 +95,7 @@ fn an_operator_upgrade_rewrites_nothing_and_a_new_output_moves_in_waves() {
             "[upgrade] {TENANTS} tenants Ready at epoch 1 in {:.1?}",
             started.elapsed()
         );
-        idle(&op).await?;
+        op.wait_idle(Duration::from_secs(60)).await?;
         let versions_before = versions(&s).await?;
         let shared_names: Vec<String> = s
             .objects()
@@ -180,7 +161,7 @@ fn an_operator_upgrade_rewrites_nothing_and_a_new_output_moves_in_waves() {
         // no tenant object written.
         manifest["spec"]["rollout"]["paused"] = json!(true);
         s.apply_platform(&manifest).await?;
-        idle(&op).await?;
+        op.wait_idle(Duration::from_secs(60)).await?;
         ensure!(
             op.terminate()?,
             "the pinned operator did not stop on SIGTERM"
@@ -194,7 +175,7 @@ fn an_operator_upgrade_rewrites_nothing_and_a_new_output_moves_in_waves() {
             r.from == old && r.waves_started == 0 && r.waves > 2,
             "paused upgrade rollout {r:?}"
         );
-        idle(&op).await?;
+        op.wait_idle(Duration::from_secs(60)).await?;
         // The platform's own shared objects follow its revision at once, as on any template
         // change; the tenants' objects wait for their waves.
         let versions_paused = versions(&s).await?;

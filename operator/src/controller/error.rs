@@ -12,6 +12,8 @@ pub enum Error {
     PlatformInUse { name: String, count: usize },
     #[error("the caches (owned objects, tenants, platforms) are not synced yet")]
     NotReady,
+    #[error("the reconcile took longer than {0:?} and was abandoned; it is retried")]
+    Timeout(std::time::Duration),
 }
 
 impl Error {
@@ -20,7 +22,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Kube(kube::Error::Api(s)) => s.code >= 500 || s.code == 429,
-            Error::Kube(_) | Error::NotReady => true,
+            Error::Kube(_) | Error::NotReady | Error::Timeout(_) => true,
             Error::Cluster(c) => c.is_transient(),
             Error::PlatformInUse { .. } => false,
         }
@@ -35,6 +37,7 @@ impl Error {
             Error::Cluster(ClusterError::Invalid(_)) => "invalid",
             Error::PlatformInUse { .. } => "platform_in_use",
             Error::NotReady => "not_ready",
+            Error::Timeout(_) => "timeout",
         }
     }
 }

@@ -17,7 +17,7 @@ use super::writes::publish;
 use super::{Context, Error, object_key, revisions};
 use crate::api::{ANNOTATION_APPROVE_ROLLOUT, Platform, PlatformStatus, RolloutStatus, Tenant};
 use crate::rollout::{Plan, Step, TenantState, all_at_once, next_step, progress};
-use crate::status::{self, APPLIED, CONFLICT, READY, RENDERED};
+use crate::status::{self, APPLIED, CONFLICT, READY, RECONCILING, RENDERED};
 
 /// Wave timeout when the policy sets none.
 const DEFAULT_WAVE_TIMEOUT: i64 = 600;
@@ -223,10 +223,15 @@ fn state(t: &Tenant, to: &str, timed_out: bool) -> TenantState {
         && st.revision.as_deref() == Some(to)
         && st.observed_generation == t.metadata.generation
         && status::is_true(c, READY);
-    let broken = [RENDERED, APPLIED]
-        .iter()
-        .any(|k| status::condition(c, k).is_some_and(|c| c.status == "False"))
-        || status::is_true(c, CONFLICT);
+    // A failure the operator retries on its own (the API server away, or answering 429 or
+    // 5xx: `Reconciling`) is a tenant not Ready yet, not a failed one: a burst of throttling
+    // must not halt a rollout. If it lasts, the wave timeout counts it.
+    let retrying = status::is_true(c, RECONCILING);
+    let broken = !retrying
+        && ([RENDERED, APPLIED]
+            .iter()
+            .any(|k| status::condition(c, k).is_some_and(|c| c.status == "False"))
+            || status::is_true(c, CONFLICT));
     TenantState {
         key: object_key(t),
         ready,
@@ -433,4 +438,54 @@ async fn halt(
         publish(ctx, platform, EventType::Warning, "RolloutHalted", &msg).await;
     }
     r.message = Some(msg);
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::state;
+    use crate::api::{Tenant, TenantSpec, TenantStatus};
+    use crate::status::{self, APPLIED, Progress, READY, RENDERED};
+
+    fn failing_apply(transient: bool) -> Tenant {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let mut st = TenantStatus {
+            target_revision: Some("r2".into()),
+            revision: Some("r1".into()),
+            ..Default::default()
+        };
+        let c = &mut st.conditions;
+        let msg = "unable to apply ConfigMap: 429 Too Many Requests";
+        status::set_condition(c, RENDERED, true, "Rendered", "", Some(1), &now);
+        status::set_condition(c, APPLIED, false, "ApplyFailed", msg, Some(1), &now);
+        status::set_condition(c, READY, false, "ApplyFailed", msg, Some(1), &now);
+        let progress = if transient {
+            Progress::Working {
+                reason: "ApplyFailed",
+                message: msg,
+            }
+        } else {
+            Progress::Stuck {
+                reason: "ApplyFailed",
+                message: msg,
+            }
+        };
+        status::set_progress(c, progress, Some(1), &now);
+        let mut t = Tenant::new("ha-noi", TenantSpec::default());
+        t.metadata.namespace = Some("tinh-01".into());
+        t.metadata.generation = Some(1);
+        t.status = Some(st);
+        t
+    }
+
+    #[test]
+    fn a_retried_apply_failure_is_not_ready_yet_a_refused_one_has_failed() {
+        let retried = state(&failing_apply(true), "r2", false);
+        assert!(!retried.ready && !retried.failed, "{retried:?}");
+        let refused = state(&failing_apply(false), "r2", false);
+        assert!(!refused.ready && refused.failed, "{refused:?}");
+        // Past the wave timeout even a retried one counts.
+        assert!(state(&failing_apply(true), "r2", true).failed);
+    }
 }

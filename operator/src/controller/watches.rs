@@ -102,8 +102,7 @@ pub(super) fn start(client: &Client) -> Watches {
             predecessors_feed.apply(&event);
             event
         })
-        .backoff(RetryBackoff::new())
-        .touched_objects(),
+        .backoff(RetryBackoff::new()),
         vec![for_trigger; 6],
     );
     let (platforms, platform_writer) = reflector::store::<Platform>();
@@ -117,8 +116,7 @@ pub(super) fn start(client: &Client) -> Watches {
             )
             .modify(slim),
         )
-        .backoff(RetryBackoff::new())
-        .touched_objects(),
+        .backoff(RetryBackoff::new()),
         vec![Platform::clone, Platform::clone, Platform::clone],
     );
     Watches {
@@ -187,7 +185,6 @@ pub(super) fn owned_objects(
                     idx.apply_in(&av, &kind, scope.as_deref(), &event);
                     event
                 })
-                .touched_objects()
                 .boxed()
             })
             .collect();
@@ -251,16 +248,24 @@ fn for_trigger(t: &Tenant) -> Tenant {
     }
 }
 
-/// Hands every object of `stream` to one consumer (a controller or a trigger) per `copies`
-/// entry, in order, each getting the copy its function makes (a trigger needs less than a
-/// cache: no status, so an initial list of 11,000 tenants is not queued four times whole). Watch
-/// errors stop here: the watcher already retries with its own backoff, and a controller's
-/// trigger stream pauses *all* of its triggers after every error it sees (exponentially, up to
-/// a minute). Forwarded, the errors queued during an API server outage kept the Tenant
-/// controller paused for many minutes after the API server was back.
+/// Hands every object of the watch events of `stream` to one consumer (a controller or a
+/// trigger) per `copies` entry, in order, each getting the copy its function makes (a trigger
+/// needs less than a cache: no status, so an initial list of 11,000 tenants is not queued four
+/// times whole).
+///
+/// The objects of a (re-)list go out only once the list is complete. The reflector's cache takes
+/// a re-list in whole at its end (`InitDone`, kube-runtime's `Store::apply_watcher_event`); a
+/// reconcile woken by an object of an unfinished list would read the old object from the cache
+/// — after an expired watch, a Platform's previous wave — find nothing to do and sleep until
+/// the next resync.
+///
+/// Watch errors stop here: the watcher already retries with its own backoff, and a
+/// controller's trigger stream pauses *all* of its triggers after every error it sees
+/// (exponentially, up to a minute). Forwarded, the errors queued during an API server outage
+/// kept the Tenant controller paused for many minutes after the API server was back.
 fn fan_out<S, T>(kind: &'static str, stream: S, copies: Vec<fn(&T) -> T>) -> Streams<T>
 where
-    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<T>, watcher::Error>> + Send + 'static,
     T: Clone + Send + 'static,
 {
     let (senders, receivers): (Vec<_>, Vec<_>) = copies
@@ -272,14 +277,27 @@ where
         .unzip();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
+        let mut listing = Vec::new();
+        let send = |o: &T| senders.iter().all(|(tx, copy)| tx.send(copy(o)).is_ok());
         while let Some(item) = stream.next().await {
-            match item {
-                Ok(o) => {
-                    if senders.iter().any(|(tx, copy)| tx.send(copy(&o)).is_err()) {
-                        break;
-                    }
+            let sent = match item {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => send(&o),
+                Ok(watcher::Event::Init) => {
+                    listing.clear();
+                    true
                 }
-                Err(e) => warn!(%kind, error = %e, "watch failed; retrying"),
+                Ok(watcher::Event::InitApply(o)) => {
+                    listing.push(o);
+                    true
+                }
+                Ok(watcher::Event::InitDone) => listing.drain(..).all(|o| send(&o)),
+                Err(e) => {
+                    warn!(%kind, error = %e, "watch failed; retrying");
+                    true
+                }
+            };
+            if !sent {
+                break;
             }
         }
     });
@@ -293,4 +311,50 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use kube::runtime::watcher::{Error, Event};
+
+    use super::{fan_out, next};
+
+    #[test]
+    fn a_relist_reaches_consumers_only_once_it_is_complete() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Event<u32>, Error>>();
+            let mut streams = fan_out(
+                "test",
+                super::tokio_stream_from(rx),
+                vec![u32::clone, u32::clone],
+            );
+            let mut first = next(&mut streams);
+            let send = |e: Event<u32>| tx.send(Ok(e)).unwrap();
+            send(Event::Apply(1));
+            send(Event::Init);
+            send(Event::InitApply(2));
+            send(Event::InitApply(3));
+            assert_eq!(first.next().await.unwrap().unwrap(), 1);
+            let early = tokio::time::timeout(std::time::Duration::from_millis(50), first.next());
+            assert!(
+                early.await.is_err(),
+                "an object of an unfinished list went out"
+            );
+            send(Event::InitDone);
+            send(Event::Delete(4));
+            let rest: Vec<u32> = first.take(3).map(|r| r.unwrap()).collect().await;
+            assert_eq!(rest, [2, 3, 4]);
+            let second: Vec<u32> = next(&mut streams)
+                .take(4)
+                .map(|r| r.unwrap())
+                .collect()
+                .await;
+            assert_eq!(second, [1, 2, 3, 4]);
+        });
+    }
 }

@@ -136,10 +136,20 @@ async fn reconcile_tenant(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, E
     let key = backoff_key(t.as_ref());
     let span = info_span!("reconcile", tenant = %object_key(t.as_ref()));
     let started = std::time::Instant::now();
-    let result = super::reconcile(t, ctx.clone()).instrument(span).await;
+    let result = tokio::time::timeout(RECONCILE_TIMEOUT, super::reconcile(t, ctx.clone()))
+        .instrument(span)
+        .await
+        .unwrap_or(Err(Error::Timeout(RECONCILE_TIMEOUT)));
     record(&ctx, "tenant", &key, started, &result);
     result
 }
+
+/// The longest a tenant's reconcile may take. A request that never returns (seen under an API
+/// server shedding load: the `api_throttling` e2e, 3 reconciles in 150 tenants) would otherwise
+/// hold the tenant for the client's five-minute read timeout — and with it every wake-up that
+/// came meanwhile, a rollout's wave start included: the rollout waited minutes for one tenant. A reconcile is a few requests of milliseconds each; abandoned, it is retried
+/// with the tenant's backoff, and what it wrote is idempotent.
+const RECONCILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A hash of what a platform's tenants render from: its spec and its rollout's assignments.
 fn what_tenants_render(p: &Platform) -> Option<u64> {
