@@ -69,14 +69,11 @@ pub async fn wait_phase(
     Ok(rollout(s).await?.1)
 }
 
-/// The rollouts a Platform's status carried, one per write seen, in write order.
-pub type Seen = Arc<Mutex<Vec<RolloutStatus>>>;
-
-/// Records the rollout of every Platform status written from now on: a watch sees each write,
-/// and one that the API server ends (its timeout) goes on from the last version it saw.
-pub async fn record_rollouts(s: &Scope) -> anyhow::Result<Seen> {
+/// What a watch of the scope's Platform alone needs: the API, the parameters (the API server
+/// ends it after 290 s) and the resourceVersion to start from, the Platform's current one.
+pub async fn platform_watch(s: &Scope) -> anyhow::Result<(Api<Platform>, WatchParams, String)> {
     let api: Api<Platform> = Api::all(s.client.clone());
-    let mut rv = s
+    let rv = s
         .get_platform()
         .await?
         .and_then(|p| p.metadata.resource_version)
@@ -84,6 +81,16 @@ pub async fn record_rollouts(s: &Scope) -> anyhow::Result<Seen> {
     let params = WatchParams::default()
         .fields(&format!("metadata.name={}", s.platform))
         .timeout(290);
+    Ok((api, params, rv))
+}
+
+/// The rollouts a Platform's status carried, one per write seen, in write order.
+pub type Seen = Arc<Mutex<Vec<RolloutStatus>>>;
+
+/// Records the rollout of every Platform status written from now on: a watch sees each write,
+/// and one that the API server ends (its timeout) goes on from the last version it saw.
+pub async fn record_rollouts(s: &Scope) -> anyhow::Result<Seen> {
+    let (api, params, mut rv) = platform_watch(s).await?;
     let seen: Seen = Default::default();
     let sink = seen.clone();
     let mut stream = api.watch(&params, &rv).await?.boxed();

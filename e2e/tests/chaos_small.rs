@@ -17,16 +17,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, ensure};
 use futures::StreamExt;
-use khaibao::api::{Platform, RolloutStatus};
+use khaibao::api::RolloutStatus;
 use khaibao::registry::Division;
-use khaibao_e2e::rollouts::{edit_config_template, rollout, wait_phase};
+use khaibao_e2e::rollouts::{edit_config_template, platform_watch, rollout, wait_phase};
 use khaibao_e2e::scale::fleet;
 use khaibao_e2e::{
     OBJECTS_PER_TENANT, Obj, Operator, OperatorOptions, SHARED_OBJECTS, Scope, platform_revision,
     tail, tenant_label, tenant_ready_on, with_cluster,
 };
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::api::{ListParams, WatchEvent};
 use serde_json::json;
 
 const TENANTS: usize = 500;
@@ -102,14 +102,8 @@ struct Gap {
 /// last resourceVersion seen, so no write in between is missed; when the resume is refused,
 /// the watch starts over from a list and the gap is recorded.
 async fn record_rollouts(s: &Scope) -> anyhow::Result<Arc<Mutex<Record>>> {
-    let api: Api<Platform> = Api::all(s.client.clone());
-    let mut rv = s
-        .get_platform()
-        .await?
-        .and_then(|p| p.metadata.resource_version)
-        .context("platform has no resourceVersion")?;
+    let (api, params, mut rv) = platform_watch(s).await?;
     let selector = format!("metadata.name={}", s.platform);
-    let params = WatchParams::default().fields(&selector).timeout(290);
     let record: Arc<Mutex<Record>> = Default::default();
     let sink = record.clone();
     tokio::spawn(async move {

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use khaibao_e2e::ControlPlane;
 use khaibao_e2e::scale::{ApiRequests, quiesce};
 
-use super::{Phase, QUIET, apply_all, bucket, cpu_now, create_namespaces, record};
-use crate::fleet::{PLATFORM_NAMESPACE, Rendered};
+use super::{Phase, QUIET, apply_all, bucket, cpu_now, plane_with_shared, record};
+use crate::fleet::Rendered;
 
 /// The raw baseline: every rendered object server-side applied directly, `concurrency` at a
 /// time, on a fresh control plane (namespaces and the shared objects made first, not timed).
@@ -16,12 +15,7 @@ pub async fn baseline(
     concurrency: usize,
     perf: Option<(PathBuf, String)>,
 ) -> anyhow::Result<Phase> {
-    let cp = ControlPlane::start()?;
-    let client = cp.client().await?;
-    let mut namespaces = r.fleet.namespaces.clone();
-    namespaces.push(PLATFORM_NAMESPACE.into());
-    create_namespaces(&client, &namespaces).await?;
-    apply_all(&client, &r.shared, 4, "khaibao-raw").await?;
+    let (cp, client) = plane_with_shared(r).await?;
     let m0 = quiesce(&client, QUIET, Duration::from_secs(30)).await?;
     let c0 = cpu_now(&cp, None);
     let recording = record(&perf, &cp, None);

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use khaibao::api::Tenant;
-use khaibao_e2e::ControlPlane;
 use khaibao_e2e::scale::{ApiRequests, quiesce};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::{Phase, QUIET, apply_all, bucket, cpu_now, create_namespaces, record};
-use crate::fleet::{PLATFORM_NAMESPACE, Rendered};
+use super::{Phase, QUIET, apply_all, bucket, cpu_now, plane_with_shared, record};
+use crate::fleet::Rendered;
 
 /// The floor of any controller that keeps one declaration per tenant and reports on it: the
 /// baseline's writes plus, per tenant, the Tenant itself and one status write. Made by the
@@ -26,12 +25,7 @@ pub async fn declared_floor(
     concurrency: usize,
     perf: Option<(PathBuf, String)>,
 ) -> anyhow::Result<Phase> {
-    let cp = ControlPlane::start()?;
-    let client = cp.client().await?;
-    let mut namespaces = r.fleet.namespaces.clone();
-    namespaces.push(PLATFORM_NAMESPACE.into());
-    create_namespaces(&client, &namespaces).await?;
-    apply_all(&client, &r.shared, 4, "khaibao-raw").await?;
+    let (cp, client) = plane_with_shared(r).await?;
     let mut by_owner: std::collections::HashMap<String, Vec<Value>> = Default::default();
     for o in &r.objects {
         let owner = o["metadata"]["annotations"][khaibao::pipeline::ANNOTATION_OWNER]

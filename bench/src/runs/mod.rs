@@ -21,6 +21,7 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use crate::fleet::{PLATFORM_NAMESPACE, Rendered};
 use crate::profile::Recording;
 
 pub use self::baseline::baseline;
@@ -162,6 +163,18 @@ async fn apply_all(
     // Never poisoned: nothing panics while it is held (a push or a clone).
     let done = done.lock().expect("lock").clone();
     Ok(done)
+}
+
+/// A fresh control plane with the fleet's namespaces and the platform's shared objects, as the
+/// raw baseline and the declared floor both start (not timed).
+async fn plane_with_shared(r: &Rendered) -> anyhow::Result<(ControlPlane, Client)> {
+    let cp = ControlPlane::start()?;
+    let client = cp.client().await?;
+    let mut namespaces = r.fleet.namespaces.clone();
+    namespaces.push(PLATFORM_NAMESPACE.into());
+    create_namespaces(&client, &namespaces).await?;
+    apply_all(&client, &r.shared, 4, "khaibao-raw").await?;
+    Ok((cp, client))
 }
 
 async fn create_namespaces(client: &Client, names: &[String]) -> anyhow::Result<()> {
