@@ -4,23 +4,30 @@
 use std::collections::{BTreeMap, HashMap};
 
 use khaibao::diagnostics::{Diagnostic, Origin, Text};
-use khaibao::pipeline::{CompiledPlatform, RenderedTenant, find_collisions};
+use khaibao::pipeline::{Claims, CompiledPlatform, RenderedTenant, find_claim_collisions};
 use rayon::prelude::*;
 
 use crate::input::{Inputs, LoadedPlatform, LoadedTenant};
 use crate::report::Report;
 
-/// The outcome for one tenant (index into `Inputs::tenants`).
-pub struct Outcome {
+/// The outcome for one tenant (index into `Inputs::tenants`): what was kept of it once rendered
+/// (the whole [`RenderedTenant`], or a [`Verdict`]), or why it was refused.
+pub struct Outcome<T = RenderedTenant> {
     pub index: usize,
-    pub result: Result<RenderedTenant, Vec<Report>>,
+    pub result: Result<T, Vec<Report>>,
     /// What the caller's inspection of the rendered tenant found (see [`render_fleet_verdicts`]).
     pub notes: Vec<String>,
 }
 
-pub struct Fleet {
+pub struct Fleet<T = RenderedTenant> {
     pub compiled: BTreeMap<String, Result<CompiledPlatform, Vec<Report>>>,
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<Outcome<T>>,
+}
+
+/// What verdict-only rendering keeps of a tenant that rendered: the reasons of its unit's
+/// warnings (their text is built again for the few printed, `validate::warning_reports`).
+pub struct Verdict {
+    pub warnings: Vec<&'static str>,
 }
 
 /// Turns a pipeline diagnostic into a located report.
@@ -113,21 +120,28 @@ pub fn compile_platforms(
 
 /// Renders every tenant and checks them against each other.
 pub fn render_fleet(inputs: &Inputs) -> Fleet {
-    render_fleet_with(inputs, None)
+    render_fleet_with(inputs, &|_, rendered| (rendered, Vec::new()))
 }
 
-/// What a caller looks at in each rendered tenant before its objects are thinned.
+/// What a caller looks at in each rendered tenant before its objects are dropped.
 pub type Inspect<'a> = &'a (dyn Fn(&LoadedTenant, &RenderedTenant) -> Vec<String> + Sync);
 
 /// [`render_fleet`] for commands that need a verdict per tenant, not its objects (`test`,
 /// `validate`): `inspect` sees each rendered tenant whole (its findings land in
-/// [`Outcome::notes`]), then the objects are cut down to what the collision checks read
-/// (kind, name, Ingress hosts). A country of rendered objects is most of the memory of a run.
-pub fn render_fleet_verdicts(inputs: &Inputs, inspect: Inspect<'_>) -> Fleet {
-    render_fleet_with(inputs, Some(inspect))
+/// [`Outcome::notes`]); then only the tenant's [`Claims`] (for the conflict checks) and its
+/// warnings' reasons stay. A country of rendered objects would be most of the memory of a run.
+pub fn render_fleet_verdicts(inputs: &Inputs, inspect: Inspect<'_>) -> Fleet<Verdict> {
+    render_fleet_with(inputs, &|t, rendered| {
+        let notes = inspect(t, &rendered);
+        let warnings = rendered.unit.warnings.iter().map(|w| w.reason).collect();
+        (Verdict { warnings }, notes)
+    })
 }
 
-fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
+/// What is kept of a rendered tenant, and the notes about it.
+type Keep<'a, T> = &'a (dyn Fn(&LoadedTenant, RenderedTenant) -> (T, Vec<String>) + Sync);
+
+fn render_fleet_with<T: Send>(inputs: &Inputs, keep: Keep<'_, T>) -> Fleet<T> {
     let compiled = compile_platforms(inputs);
     let by_key: HashMap<String, usize> = {
         let mut m = HashMap::new();
@@ -136,42 +150,54 @@ fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
         }
         m
     };
-    let mut outcomes: Vec<Outcome> = inputs
+    let (mut outcomes, claims): (Vec<Outcome<T>>, Vec<Option<Claims>>) = inputs
         .tenants
         .par_iter()
         .enumerate()
-        .map(|(index, t)| {
-            let mut result = render_one(inputs, &compiled, &by_key, index, t);
-            let mut notes = Vec::new();
-            if let (Some(inspect), Ok(rendered)) = (inspect, result.as_mut()) {
-                notes = inspect(t, rendered);
-                thin(rendered);
-            }
-            Outcome {
-                index,
-                result,
-                notes,
-            }
-        })
-        .collect();
+        .map(
+            |(index, t)| match render_one(inputs, &compiled, &by_key, index, t) {
+                Ok(rendered) => {
+                    let claims = Claims::of(&rendered);
+                    let (kept, notes) = keep(t, rendered);
+                    let outcome = Outcome {
+                        index,
+                        result: Ok(kept),
+                        notes,
+                    };
+                    (outcome, Some(claims))
+                }
+                Err(reports) => {
+                    let outcome = Outcome {
+                        index,
+                        result: Err(reports),
+                        notes: Vec::new(),
+                    };
+                    (outcome, None)
+                }
+            },
+        )
+        .unzip();
 
     // Conflicts are judged per platform, in input order: the first declaration keeps its name.
     let mut per_platform: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, o) in outcomes.iter().enumerate() {
-        if o.result.is_ok() {
+    for (i, c) in claims.iter().enumerate() {
+        if c.is_some() {
             per_platform
-                .entry(inputs.tenants[o.index].tenant.spec.platform.as_str())
+                .entry(
+                    inputs.tenants[outcomes[i].index]
+                        .tenant
+                        .spec
+                        .platform
+                        .as_str(),
+                )
                 .or_default()
                 .push(i);
         }
     }
     let mut refused: Vec<(usize, Report)> = Vec::new();
     for (_, idxs) in per_platform {
-        let rendered: Vec<&RenderedTenant> = idxs
-            .iter()
-            .filter_map(|&i| outcomes[i].result.as_ref().ok())
-            .collect();
-        for (k, d) in find_collisions(&rendered) {
+        let claimed: Vec<&Claims> = idxs.iter().filter_map(|&i| claims[i].as_ref()).collect();
+        for (k, d) in find_claim_collisions(&claimed) {
             let i = idxs[k];
             let t = &inputs.tenants[outcomes[i].index];
             refused.push((
@@ -180,6 +206,8 @@ fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
             ));
         }
     }
+    // `skip_teardown` for what only the checks read.
+    std::mem::forget(claims);
     for (i, r) in refused {
         match &mut outcomes[i].result {
             Err(list) => list.push(r),
@@ -187,41 +215,6 @@ fn render_fleet_with(inputs: &Inputs, inspect: Option<Inspect<'_>>) -> Fleet {
         }
     }
     Fleet { compiled, outcomes }
-}
-
-/// Keeps of each object only what [`find_collisions`] reads: apiVersion, kind, name, and an
-/// Ingress's hosts; and drops the merged values (with their provenance, the largest part of a
-/// rendered tenant after its objects), which nothing reads after `inspect`.
-fn thin(rendered: &mut RenderedTenant) {
-    rendered.values = Default::default();
-    // A fleet of the 63-province division warns on every tenant, each warning a paragraph in
-    // two languages: only the reason stays; the few printed are built again
-    // (`validate::warning_reports`).
-    for w in &mut rendered.unit.warnings {
-        w.message = khaibao::diagnostics::Text::new("", "");
-        w.hint = None;
-    }
-    for o in rendered
-        .objects
-        .iter_mut()
-        .chain(rendered.generated_secrets.iter_mut())
-    {
-        let v = &o.object;
-        let mut slim = serde_json::json!({
-            "apiVersion": v["apiVersion"], "kind": v["kind"],
-            "metadata": {"name": v["metadata"]["name"], "namespace": v["metadata"]["namespace"]},
-        });
-        if v["kind"] == "Ingress" {
-            let hosts: Vec<serde_json::Value> = v["spec"]["rules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| serde_json::json!({"host": r["host"]}))
-                .collect();
-            slim["spec"] = serde_json::json!({"rules": hosts});
-        }
-        o.object = slim;
-    }
 }
 
 fn render_one(
@@ -309,7 +302,7 @@ fn render_one(
 /// Lets the process exit without freeing what it read and rendered: for a country of tenants,
 /// dropping tens of thousands of small JSON values is a visible share of a CLI run, and the
 /// operating system reclaims the memory at exit anyway.
-pub fn skip_teardown(inputs: Inputs, fleet: Fleet) {
+pub fn skip_teardown<T>(inputs: Inputs, fleet: Fleet<T>) {
     std::mem::forget(inputs);
     std::mem::forget(fleet);
 }

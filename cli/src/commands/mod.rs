@@ -38,7 +38,10 @@ pub fn load(g: &Global, paths: &[PathBuf]) -> Result<Inputs, u8> {
 }
 
 /// Every problem found while reading and rendering, in the order a user reads them.
-pub fn invalid_reports(inputs: &Inputs, fleet: &crate::fleet::Fleet) -> Vec<crate::report::Report> {
+pub fn invalid_reports<T>(
+    inputs: &Inputs,
+    fleet: &crate::fleet::Fleet<T>,
+) -> Vec<crate::report::Report> {
     let mut reports = inputs.problems.clone();
     for r in fleet.compiled.values().filter_map(|c| c.as_ref().err()) {
         reports.extend(r.iter().cloned());

@@ -4,7 +4,7 @@ use khaibao::diagnostics::{Lang, Text};
 
 use super::{INVALID, invalid_reports, load};
 use crate::Global;
-use crate::fleet::{Fleet, locate, render_fleet_verdicts, skip_teardown};
+use crate::fleet::{Fleet, Verdict, locate, render_fleet_verdicts, skip_teardown};
 use crate::input::Inputs;
 use crate::report::{Report, print_all, print_warnings, sort_by_place};
 
@@ -45,34 +45,26 @@ pub fn run(g: &Global, paths: &[PathBuf]) -> u8 {
 /// The warnings of every tenant that rendered (an earlier official name, the superseded
 /// 63-province division), located like errors and in reading order. They never change the exit
 /// code: what they report still works, it is only out of date.
-pub fn warning_reports(inputs: &Inputs, fleet: &Fleet) -> Vec<Report> {
+pub fn warning_reports(inputs: &Inputs, fleet: &Fleet<Verdict>) -> Vec<Report> {
     // A fleet still on the 63-province division warns once per tenant: past a few of one kind,
     // a count says the rest (locating ten thousand warnings costs more than rendering them).
     let mut seen: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut reports: Vec<Report> = Vec::new();
     for o in &fleet.outcomes {
-        let Ok(rendered) = &o.result else { continue };
+        let Ok(verdict) = &o.result else { continue };
         let t = &inputs.tenants[o.index];
-        for d in &rendered.unit.warnings {
-            let n = seen.entry(d.reason).or_default();
+        for &reason in &verdict.warnings {
+            let n = seen.entry(reason).or_default();
             *n += 1;
             if *n <= WARNINGS_PER_REASON {
-                // Verdict-only rendering keeps a warning's reason, not its text: built again
-                // for the few printed.
-                let full = if d.message.en.is_empty() {
-                    khaibao::registry::resolve_unit(&t.tenant.spec.unit)
-                        .ok()
-                        .and_then(|u| u.warnings.into_iter().find(|w| w.reason == d.reason))
-                } else {
-                    None
-                };
-                reports.push(locate(
-                    inputs,
-                    full.as_ref().unwrap_or(d),
-                    Some(t),
-                    None,
-                    None,
-                ));
+                // A verdict keeps a warning's reason, not its text: built again for the few
+                // printed.
+                let full = khaibao::registry::resolve_unit(&t.tenant.spec.unit)
+                    .ok()
+                    .and_then(|u| u.warnings.into_iter().find(|w| w.reason == reason));
+                if let Some(d) = full {
+                    reports.push(locate(inputs, &d, Some(t), None, None));
+                }
             }
         }
     }

@@ -11,8 +11,63 @@ use serde_json::Value;
 use super::{DocRef, Inputs, LoadedPlatform, LoadedTenant};
 use crate::report::Report;
 
+/// A document as read, beside its file and in parallel with the others: Tenants (nearly every
+/// document of a fleet) are typed there and then, so the JSON trees of a whole country never
+/// exist at once; anything else waits for [`Inputs::classify`], in reading order.
+pub(super) enum ReadDocument {
+    Tenant(Box<Tenant>),
+    /// A Tenant that does not fit the type.
+    Refused(Refusal),
+    Other(Value),
+}
+
+/// Why a document does not fit its type: the JSON pointer of the field and the message.
+pub(super) struct Refusal {
+    pointer: String,
+    message: Text,
+}
+
+impl ReadDocument {
+    pub(super) fn of(value: Value) -> ReadDocument {
+        let is_tenant = value.get("apiVersion").and_then(Value::as_str) == Some(API_VERSION)
+            && value.get("kind").and_then(Value::as_str) == Some("Tenant");
+        if is_tenant {
+            match typed(value) {
+                Ok(t) => ReadDocument::Tenant(Box::new(t)),
+                Err(r) => ReadDocument::Refused(r),
+            }
+        } else {
+            ReadDocument::Other(value)
+        }
+    }
+}
+
+/// Deserializes a document, naming the exact field that does not fit.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Refusal> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let pointer = path_to_pointer(&e.path().to_string());
+        let inner = e.into_inner().to_string();
+        let field = if pointer.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", khaibao::diagnostics::dotted_path(&pointer))
+        };
+        Refusal {
+            pointer,
+            message: Text::new(format!("{field}{inner}"), format!("{field}{inner}")),
+        }
+    })
+}
+
 impl Inputs {
-    pub(super) fn classify(&mut self, at: DocRef, value: Value) {
+    pub(super) fn classify(&mut self, at: DocRef, doc: ReadDocument) {
+        let value = match doc {
+            ReadDocument::Tenant(tenant) => return self.accept_tenant(at, *tenant),
+            ReadDocument::Refused(r) => {
+                return self.doc_problem(at, &r.pointer, r.message, None);
+            }
+            ReadDocument::Other(value) => value,
+        };
         if value.is_null() {
             return;
         }
@@ -28,10 +83,8 @@ impl Inputs {
             .to_string();
         match (api_version.as_str(), kind.as_str()) {
             (API_VERSION, "Tenant") => {
-                if let Some(tenant) = self.deserialize::<Tenant>(at, value)
-                    && self.check_tenant_metadata(at, &tenant)
-                {
-                    self.tenants.push(LoadedTenant { tenant, at, from_set: false });
+                if let Some(tenant) = self.deserialize::<Tenant>(at, value) {
+                    self.accept_tenant(at, tenant);
                 }
             }
             (API_VERSION, "TenantSet") => {
@@ -67,6 +120,16 @@ impl Inputs {
                 ),
                 None,
             ),
+        }
+    }
+
+    fn accept_tenant(&mut self, at: DocRef, tenant: Tenant) {
+        if self.check_tenant_metadata(at, &tenant) {
+            self.tenants.push(LoadedTenant {
+                tenant,
+                at,
+                from_set: false,
+            });
         }
     }
 
@@ -110,22 +173,10 @@ impl Inputs {
         at: DocRef,
         value: Value,
     ) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value) {
+        match typed(value) {
             Ok(v) => Some(v),
-            Err(e) => {
-                let pointer = path_to_pointer(&e.path().to_string());
-                let inner = e.into_inner().to_string();
-                let field = if pointer.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}: ", khaibao::diagnostics::dotted_path(&pointer))
-                };
-                self.doc_problem(
-                    at,
-                    &pointer,
-                    Text::new(format!("{field}{inner}"), format!("{field}{inner}")),
-                    None,
-                );
+            Err(r) => {
+                self.doc_problem(at, &r.pointer, r.message, None);
                 None
             }
         }

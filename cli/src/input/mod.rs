@@ -21,6 +21,7 @@ pub use files::is_manifest;
 pub use platform_dir::load_platform_dir;
 
 use crate::report::Report;
+use documents::ReadDocument;
 use files::{ReadFailure, parse_file, yaml_files};
 
 /// A file that was read, with its documents.
@@ -42,6 +43,9 @@ impl SourceFile {
         })
     }
 }
+
+/// A file as read in parallel with the others, and its documents (by index).
+type ReadFile = (Result<SourceFile, ReadFailure>, Vec<(usize, ReadDocument)>);
 
 /// Where a document came from: file index and document index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,20 +167,35 @@ impl Inputs {
 
     /// Reads and parses files in parallel, then classifies their documents in order.
     pub fn load_files(&mut self, paths: &[PathBuf]) {
-        let parsed: Vec<Result<SourceFile, ReadFailure>> =
-            paths.par_iter().map(|p| parse_file(p)).collect();
-        for result in parsed {
+        // The values move into the typed resources; positions stay for error messages.
+        let parsed: Vec<ReadFile> = paths
+            .par_iter()
+            .map(|p| {
+                let mut file = parse_file(p);
+                let docs = match &mut file {
+                    Ok(f) => f
+                        .docs
+                        .iter_mut()
+                        .map(|d| (d.index, ReadDocument::of(std::mem::take(&mut d.value))))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                (file, docs)
+            })
+            .collect();
+        let tenants: usize = parsed
+            .iter()
+            .flat_map(|(_, docs)| docs)
+            .filter(|(_, d)| matches!(d, ReadDocument::Tenant(_)))
+            .count();
+        self.tenants.reserve(tenants);
+        self.files.reserve(parsed.len());
+        for (result, docs) in parsed {
             let Some(index) = self.accept(result) else {
                 continue;
             };
-            // The values move into the typed resources; positions stay for error messages.
-            let docs: Vec<(usize, Value)> = self.files[index]
-                .docs
-                .iter_mut()
-                .map(|d| (d.index, std::mem::take(&mut d.value)))
-                .collect();
-            for (doc, value) in docs {
-                self.classify(DocRef { file: index, doc }, value);
+            for (doc, read) in docs {
+                self.classify(DocRef { file: index, doc }, read);
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::diagnostics::{Diagnostic, Origin, Text};
 use crate::registry::{ResolvedUnit, resolve_unit};
 use parent::check_parent;
 
-pub use collisions::find_collisions;
+pub use collisions::{Claims, find_claim_collisions, find_collisions};
 pub use expansion::{LABEL_TENANT_SET, expand_tenant_set};
 pub use generated_secrets::GENERATED_PLACEHOLDER;
 pub use naming::{is_dns_label, object_name, short_hash, tenant_label_value, tenant_stem};
