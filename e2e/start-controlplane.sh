@@ -11,7 +11,7 @@
 # path of the admin kubeconfig (STATE_DIR/kubeconfig). If the control plane of
 # STATE_DIR is already running and ready, it just prints that path. Each
 # component's command line is kept in STATE_DIR/pids/*.cmdline (NUL-separated)
-# so that e2e/restart-apiserver.sh can start the API server again.
+# so that e2e/restart-component.sh can start the API server or etcd again.
 # Stop it with e2e/stop-controlplane.sh [STATE_DIR].
 #
 # Environment:
@@ -194,7 +194,7 @@ launch() { # name binary args...
 	local name="$1"; shift
 	local pidfile="$PIDS/$name.pid"
 	: >"$LOGS/$name.log"
-	# The exact command line, NUL-separated, for e2e/restart-apiserver.sh.
+	# The exact command line, NUL-separated, for e2e/restart-component.sh.
 	printf '%s\0' "$@" >"$PIDS/$name.cmdline"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \

@@ -333,29 +333,50 @@ impl ControlPlane {
         Ok(pid.trim().parse()?)
     }
 
-    /// Kills the API server (SIGKILL, by the PID in `pids/kube-apiserver.pid`) and waits until
-    /// it is gone. etcd and the controller manager keep running.
-    pub fn kill_apiserver(&self) -> anyhow::Result<()> {
-        let pid = self.pid_of("kube-apiserver")?;
+    /// Kills a component (SIGKILL, by the PID in `pids/COMPONENT.pid`) and waits until it is
+    /// gone. The other components keep running.
+    fn kill_component(&self, component: &str) -> anyhow::Result<()> {
+        let pid = self.pid_of(component)?;
+        let needle = format!("/{component}");
         anyhow::ensure!(
-            pid_runs(pid, "/kube-apiserver"),
-            "pid {pid} is not a running kube-apiserver"
+            pid_runs(pid, &needle),
+            "pid {pid} is not a running {component}"
         );
-        // SAFETY: kill(2) on a PID we just checked runs our kube-apiserver.
+        // SAFETY: kill(2) on a PID we just checked runs our component.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while pid_runs(pid, "/kube-apiserver") {
+        while pid_runs(pid, &needle) {
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "kube-apiserver (pid {pid}) survived SIGKILL"
+                "{component} (pid {pid}) survived SIGKILL"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
     }
 
-    /// Starts the API server again with the same flags (`e2e/restart-apiserver.sh`) and waits
-    /// until it is ready.
+    /// Starts a component again with its recorded command line plus `flags`
+    /// (`e2e/restart-component.sh`) and waits until it is ready.
+    fn restart_component(&self, component: &str, flags: &[&str]) -> anyhow::Result<()> {
+        let args: Vec<&OsStr> = [self.state_dir.as_os_str(), OsStr::new(component)]
+            .into_iter()
+            .chain(flags.iter().map(OsStr::new))
+            .collect();
+        run_script(
+            &e2e_dir().join("restart-component.sh"),
+            &args,
+            Some(&self.state_dir.join("controlplane.log")),
+        )?;
+        Ok(())
+    }
+
+    /// Kills the API server and waits until it is gone. etcd and the controller manager keep
+    /// running.
+    pub fn kill_apiserver(&self) -> anyhow::Result<()> {
+        self.kill_component("kube-apiserver")
+    }
+
+    /// Starts the API server again with the same flags and waits until it is ready.
     pub fn restart_apiserver(&self) -> anyhow::Result<()> {
         self.restart_apiserver_with(&[])
     }
@@ -363,15 +384,18 @@ impl ControlPlane {
     /// Restarts the API server with `flags` added to its command line, for this start only
     /// (`--max-requests-inflight=2`: an API server that sheds load with 429s).
     pub fn restart_apiserver_with(&self, flags: &[&str]) -> anyhow::Result<()> {
-        let args: Vec<&OsStr> = std::iter::once(self.state_dir.as_os_str())
-            .chain(flags.iter().map(OsStr::new))
-            .collect();
-        run_script(
-            &e2e_dir().join("restart-apiserver.sh"),
-            &args,
-            Some(&self.state_dir.join("controlplane.log")),
-        )?;
-        Ok(())
+        self.restart_component("kube-apiserver", flags)
+    }
+
+    /// Kills etcd and waits until it is gone: the API server stays up and answers errors (and
+    /// its watches stall) until etcd is back.
+    pub fn kill_etcd(&self) -> anyhow::Result<()> {
+        self.kill_component("etcd")
+    }
+
+    /// Starts etcd again on its data directory and waits for `/health`.
+    pub fn restart_etcd(&self) -> anyhow::Result<()> {
+        self.restart_component("etcd", &[])
     }
 
     /// Keeps the state dir (logs) when the control plane is stopped, with a dump of the khaibao

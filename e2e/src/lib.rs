@@ -23,6 +23,7 @@
 //! - assert objects: [`Scope::objects`], [`object_versions`], [`events`],
 //!   [`assert_no_secret_leaks`], [`chromium`] (a page rendered by a browser).
 
+pub mod chaos;
 pub mod chart_rbac;
 pub mod chromium;
 pub mod cli;
