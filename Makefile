@@ -2,7 +2,7 @@
 #   make demo   the main job (see README)
 #   make test   every test: formatting, lints, unit, CLI and end-to-end
 #   make bench  the scale benchmark (about 2 h on the 2-core machine; see BENCHMARKS.md)
-#   make chaos  the national chaos run (about 15 min; see RELIABILITY.md)
+#   make chaos  the national chaos run (about 25 min; see RELIABILITY.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 KHAIBAO := target/release/khaibao
@@ -71,8 +71,8 @@ rbac-proof:
 
 # The national chaos run (RELIABILITY.md): 10,114 tenants on the release operator through 26
 # faults (kill -9 of the operator and of the leader, API server and etcd restarts), after the
-# same run without faults as the baseline; about 15 minutes. KHAIBAO_CHAOS_SEED replays a fault
-# plan, KHAIBAO_CHAOS_TENANTS=n runs a smaller fleet.
+# same run without faults as the baseline; 10 to 20 minutes on two cores, by the day.
+# KHAIBAO_CHAOS_SEED replays a fault plan, KHAIBAO_CHAOS_TENANTS=n runs a smaller fleet.
 .PHONY: chaos
 chaos: tools
 	$(CARGO) build --release -p khaibao --features operator --bin khaibao-operator

@@ -17,8 +17,8 @@
 //! A second test runs the same phases without a fault: the baseline the times are quoted
 //! against (RELIABILITY.md). `KHAIBAO_CHAOS_SEED=<seed>` replays the fault plan;
 //! `KHAIBAO_CHAOS_TENANTS=<n>` runs the first n tenants of the fleet instead (provinces first).
-//! Not in `make test` (about 15 minutes for both on two cores with the release operator);
-//! `make chaos` builds that and runs them one after the other.
+//! Not in `make test` (10 to 20 minutes for both on two cores with the release operator, by the
+//! day); `make chaos` builds that and runs them one after the other.
 
 use std::time::{Duration, Instant};
 
@@ -488,7 +488,7 @@ async fn scenario(cp: &ControlPlane, faults: bool) -> anyhow::Result<Vec<String>
 }
 
 #[test]
-#[ignore = "make chaos: about 7 minutes with the release operator"]
+#[ignore = "make chaos: 6 to 11 minutes with the release operator"]
 fn chaos_national_fleet_through_kills_and_control_plane_restarts() {
     with_cluster(async |cp| {
         let summary = scenario(cp, true).await?;
@@ -499,7 +499,7 @@ fn chaos_national_fleet_through_kills_and_control_plane_restarts() {
 
 /// The same run without faults, for the ratios in RELIABILITY.md (`make chaos` runs it first).
 #[test]
-#[ignore = "make chaos: about 6 minutes with the release operator"]
+#[ignore = "make chaos: 4 to 7 minutes with the release operator"]
 fn chaos_national_baseline_without_faults() {
     with_cluster(async |cp| {
         let summary = scenario(cp, false).await?;
