@@ -288,6 +288,21 @@ impl ProcStats {
     }
 }
 
+/// The [`ReadyTracker`]'s watch retry: every 200 ms, however many times in a row.
+struct ConstantRetry;
+
+impl Iterator for ConstantRetry {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::from_millis(200))
+    }
+}
+
+impl kube::runtime::utils::Backoff for ConstantRetry {
+    fn reset(&mut self) {}
+}
+
 /// How many Tenants are Ready (for their generation, and on `revision` when one is asked for),
 /// kept up to date by a watch on every Tenant, with the times the count changed.
 #[derive(Clone)]
@@ -321,8 +336,13 @@ impl ReadyTracker {
         let state = inner.clone();
         let api: Api<Tenant> = Api::all(client);
         let task = tokio::spawn(async move {
+            // A short constant retry, not the default exponential one: the tracker is how the
+            // chaos runs decide when a fault fires, and after an API server restart the default
+            // backoff (0.8 s doubling per refused reconnect) left it seconds behind the fleet,
+            // long enough for a whole wave to complete unseen. The API server is local, so
+            // retrying it five times a second costs nothing.
             let mut events = watcher(api, watcher::Config::default())
-                .default_backoff()
+                .backoff(ConstantRetry)
                 .boxed();
             while let Some(ev) = events.next().await {
                 let Ok(ev) = ev else { continue };
