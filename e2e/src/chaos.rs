@@ -18,6 +18,10 @@ use crate::rollouts::{platform_watch, rollout};
 use crate::scale::ReadyTracker;
 use crate::{Obj, Operator, Scope, tail, tenant_label};
 
+mod runner;
+
+pub use runner::{Chaos, Converged, RolloutPhase, describe, since_last};
+
 const REVISION: &str = "khaibao.dev/revision";
 
 /// xorshift64*: enough to spread fault moments, and reproducible from the printed seed without
@@ -441,7 +445,7 @@ pub fn ensure_rollout_history(
 /// Waits until `tracker` counts `at` Tenants (Ready on the revision it wants). With
 /// `rollout_to`, the Platform's rollout to that revision must still be Progressing: a fault
 /// after it completed would not interrupt it. Fails at once when an operator exited.
-pub async fn wait_point(
+async fn wait_point(
     s: &Scope,
     tracker: &ReadyTracker,
     rollout_to: Option<&str>,
@@ -474,15 +478,8 @@ pub async fn wait_point(
                 return Ok(ready);
             }
         }
-        for op in operators.iter_mut() {
-            // An operator that exited would only show up as a timeout much later.
-            ensure!(
-                op.is_running(),
-                "operator {} exited before the fault at {at} Ready:\n{}",
-                op.identity(),
-                tail(&op.log(), 30)
-            );
-        }
+        // An operator that exited would only show up as a timeout much later.
+        ensure_running(operators, &format!("before the fault at {at} Ready"))?;
         ensure!(
             Instant::now() < deadline,
             "{ready} Tenants Ready, not {at}, after {timeout:?}; operator log:\n{}",
@@ -495,8 +492,22 @@ pub async fn wait_point(
     }
 }
 
+/// Fails, with the tail of its log, when one of `operators` has exited; `when` says at which
+/// point of the run ("after its last restart").
+fn ensure_running(operators: &mut [Operator], when: &str) -> anyhow::Result<()> {
+    for op in operators.iter_mut() {
+        ensure!(
+            op.is_running(),
+            "operator {} exited {when}:\n{}",
+            op.identity(),
+            tail(&op.log(), 30)
+        );
+    }
+    Ok(())
+}
+
 /// The identity holding the operator's Lease (`khaibao-system/khaibao-operator`), if any.
-pub async fn lease_holder(s: &Scope) -> anyhow::Result<Option<String>> {
+async fn lease_holder(s: &Scope) -> anyhow::Result<Option<String>> {
     let leases: Api<Lease> = Api::namespaced(s.client.clone(), "khaibao-system");
     Ok(leases
         .get_opt("khaibao-operator")
